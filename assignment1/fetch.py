@@ -1,0 +1,272 @@
+"""Getting CIFAR-10 onto disk: download, checksum, safe extraction, provenance.
+
+The archive is streamed into ``<name>.part`` and renamed only once its md5
+matches, so a half-downloaded or wrong file is never used. Extraction admits
+only the members the official archive has, as regular files, and writes them
+through a temporary directory inside the data directory. The result is a
+provenance record saying where the data came from and whether every batch
+matches the official checksums.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import posixpath
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from . import config
+
+BATCH_DIR = "cifar-10-batches-py"
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCH = "test_batch"
+META = "batches.meta"
+OFFICIAL_BATCH_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+}
+REQUIRED_FILES = (*TRAIN_BATCHES, TEST_BATCH, META)
+ALLOWED_FILES = frozenset((*REQUIRED_FILES, "readme.html"))
+ARCHIVE_NAME = "cifar-10-python.tar.gz"
+PROVENANCE_NAME = "provenance.json"
+_CHUNK = 1 << 20
+
+
+class DataError(RuntimeError):
+    """A problem with the data, worded as one line a user can act on."""
+
+
+def md5sum(path: str | os.PathLike) -> str:
+    """Hex md5 of a file, read in 1 MiB chunks."""
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _local_path(url: str) -> Path | None:
+    """The filesystem path a source names, or None for http(s)."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "file":
+        return Path(urllib.request.url2pathname(parsed.path))
+    if parsed.scheme in ("http", "https"):
+        return None
+    if parsed.scheme and len(parsed.scheme) > 1:  # one letter is a Windows drive
+        raise DataError(f"unsupported data source {url!r}: use http(s)://, file:// or a local path")
+    return Path(url).expanduser()
+
+
+def _manual_hint(url: str, dest: Path) -> str:
+    return (
+        f"download {url} by hand and save it as {dest}, or point CIFAR10_URL at a "
+        "local copy (and CIFAR10_MD5 at its md5 if it is not the official archive)"
+    )
+
+
+def download(url: str, md5: str, dest: Path, progress: bool = True, timeout: float = 60) -> Path:
+    """Stream ``url`` to ``dest`` through ``dest.part``, renaming only if the md5 matches.
+
+    Returns ``dest``. Raises :class:`DataError` on a network failure (saying how to
+    download by hand) or a checksum mismatch (naming both checksums); either way the
+    partial file is deleted.
+    """
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    h = hashlib.md5()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
+                for chunk in iter(lambda: response.read(_CHUNK), b""):
+                    out.write(chunk)
+                    h.update(chunk)
+                    bar.update(len(chunk))
+            if total is not None and out.tell() != total:
+                raise DataError(
+                    f"download of {url} stopped after {out.tell()} of {total} bytes; "
+                    f"rerun, or {_manual_hint(url, dest)}"
+                )
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+        part.unlink(missing_ok=True)
+        reason = getattr(e, "reason", e)
+        raise DataError(f"could not download {url} ({reason}); {_manual_hint(url, dest)}") from e
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    actual = h.hexdigest()
+    if actual != md5:
+        part.unlink(missing_ok=True)
+        raise DataError(
+            f"checksum mismatch for {url}: expected md5 {md5}, got {actual}; the file was deleted "
+            "(set CIFAR10_MD5 if this is the archive you meant)"
+        )
+    os.replace(part, dest)
+    return dest
+
+
+def obtain_archive(url: str, md5: str, directory: Path, progress: bool = True) -> Path:
+    """A verified archive on disk: the local source itself, or a download into ``directory``.
+
+    A local source is verified in place and never copied. An archive already
+    downloaded and verified is not downloaded again.
+    """
+    local = _local_path(url)
+    if local is not None:
+        if not local.is_file():
+            raise DataError(f"data source {local} does not exist or is not a file")
+        actual = md5sum(local)
+        if actual != md5:
+            raise DataError(
+                f"checksum mismatch for {local}: expected md5 {md5}, got {actual} "
+                "(set CIFAR10_MD5 to the md5 of the archive you mean to use)"
+            )
+        return local
+    dest = directory / ARCHIVE_NAME
+    if dest.exists():
+        actual = md5sum(dest)
+        if actual == md5:
+            return dest
+        raise DataError(
+            f"{dest} exists but its md5 is {actual}, expected {md5}: delete it to download "
+            "again, or set CIFAR10_MD5 if it is the archive you want"
+        )
+    return download(url, md5, dest, progress=progress)
+
+
+def _check_member(member: tarfile.TarInfo) -> str | None:
+    """The file name a member extracts to (None for the directory); raises if unsafe."""
+    name = member.name
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise DataError(f"refusing archive member {name!r}: absolute path")
+    norm = posixpath.normpath(name)
+    if ".." in norm.split("/"):
+        raise DataError(f"refusing archive member {name!r}: it escapes the data directory")
+    if not (member.isfile() or member.isdir()):
+        raise DataError(f"refusing archive member {name!r}: links and devices are not allowed")
+    if norm == BATCH_DIR and member.isdir():
+        return None
+    head, _, base = norm.partition("/")
+    if head != BATCH_DIR or base not in ALLOWED_FILES or not member.isfile():
+        raise DataError(f"refusing archive member {name!r}: not part of the CIFAR-10 python archive")
+    return base
+
+
+def safe_extract(archive: Path, directory: Path) -> Path:
+    """Extract the CIFAR-10 members of ``archive`` into ``directory/cifar-10-batches-py``.
+
+    Every member is checked before anything is written; the files land in a
+    temporary directory inside ``directory`` that replaces the old batch
+    directory only when extraction is complete.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            names = [_check_member(m) for m in members]
+            missing = sorted(set(REQUIRED_FILES) - set(names))
+            if missing:
+                raise DataError(f"archive {archive} lacks {', '.join(missing)}")
+            with tempfile.TemporaryDirectory(dir=directory, prefix=".extract-") as tmp:
+                # Members are checked above; the "data" filter is a second guard where available.
+                guard = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                tar.extractall(tmp, members=members, **guard)
+                target = directory / BATCH_DIR
+                if target.exists():
+                    shutil.rmtree(target)
+                os.replace(Path(tmp) / BATCH_DIR, target)
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise DataError(f"archive {archive} is truncated or corrupt ({e}); fetch it again") from e
+    return directory / BATCH_DIR
+
+
+def _verify_batches(batch_dir: Path) -> dict[str, str]:
+    missing = [n for n in REQUIRED_FILES if not (batch_dir / n).is_file()]
+    if missing:
+        raise DataError(f"{batch_dir} lacks {', '.join(missing)}; run `python -m assignment1 fetch`")
+    return {name: md5sum(batch_dir / name) for name in OFFICIAL_BATCH_MD5}
+
+
+def _write_json_atomic(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def read_provenance(data_dir: str | os.PathLike | None = None) -> dict | None:
+    """The provenance record of a prepared data directory, or None if there is none."""
+    path = config.data_dir(data_dir) / PROVENANCE_NAME
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def prepare(
+    url: str | None = None,
+    md5: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict:
+    """Make sure verified CIFAR-10 batches are in the data directory; return their provenance.
+
+    The provenance is a dict: ``source``, ``archive_md5``, ``files`` (md5 of each
+    batch), ``official`` (every checksum is the official one), ``mismatched``
+    (batches whose md5 differs from the official one) and ``batch_dir``.
+    Data that is not official is still usable, and marked so. Batches prepared
+    earlier (from any source) are reused, after checking them against their
+    provenance, unless a different source is named by argument or environment.
+    """
+    explicit = config.source_is_explicit(url, md5)
+    url, md5 = config.data_source(url, md5)
+    directory = config.data_dir(data_dir)
+    batch_dir = directory / BATCH_DIR
+    known = read_provenance(directory)
+    # Data prepared earlier is reused when no source is named, or the same archive is.
+    if known and (not explicit or known.get("archive_md5") == md5) and batch_dir.is_dir():
+        try:
+            if _verify_batches(batch_dir) == known["files"]:
+                return known
+        except DataError:
+            pass  # incomplete: extract again below
+    archive = obtain_archive(url, md5, directory, progress=progress)
+    safe_extract(archive, directory)
+    files = _verify_batches(batch_dir)
+    mismatched = sorted(n for n, h in files.items() if h != OFFICIAL_BATCH_MD5[n])
+    provenance = {
+        "source": url,
+        "archive_md5": md5,
+        "files": files,
+        "official": md5 == config.OFFICIAL_MD5 and not mismatched,
+        "mismatched": mismatched,
+        "batch_dir": str(batch_dir),
+    }
+    _write_json_atomic(directory / PROVENANCE_NAME, provenance)
+    return provenance
+
+
+def describe(provenance: dict) -> str:
+    """One paragraph saying where the data came from and whether it is official."""
+    if provenance["official"]:
+        verdict = "the official CIFAR-10 (every checksum matches)"
+    else:
+        verdict = (
+            "NOT the official CIFAR-10: the checksums of "
+            f"{', '.join(provenance['mismatched']) or 'the archive'} differ from the official "
+            "ones, so results may differ slightly from published ones"
+        )
+    return f"Data from {provenance['source']} (archive md5 {provenance['archive_md5']}): {verdict}."

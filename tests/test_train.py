@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+from assignment1 import data, model, train
+from assignment1.validate import ParameterError
+
+
+@pytest.fixture
+def tiny(tiny_env):
+    return data.load_cifar10(val_size=40, progress=False)
+
+
+def fit(ds, **kw):
+    args = dict(lam=0.01, eta=0.01, n_epochs=4, n_batch=16, seed=0)
+    args.update(kw)
+    return train.train(ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, **args)
+
+
+def test_same_seed_gives_bit_identical_weights(tiny):
+    a, b = fit(tiny, flip=True), fit(tiny, flip=True)
+    assert np.array_equal(a.W, b.W) and np.array_equal(a.b, b.b)
+    assert a.history["val_cost"] == b.history["val_cost"]
+    c = fit(tiny, flip=True, seed=1)
+    assert not np.array_equal(a.W, c.W)
+
+
+def test_training_learns_and_records_history(tiny):
+    r = fit(tiny, n_epochs=8, eta=0.005)
+    h = r.history
+    assert h["epoch"] == list(range(1, 9))
+    assert all(len(h[k]) == 8 for k in train.HISTORY_KEYS)
+    # the classes are separable templates plus noise: the cost falls and accuracy rises well above chance
+    assert h["train_cost"][-1] < h["train_cost"][0]
+    assert h["val_acc"][-1] > 0.5
+    # the history is what evaluate() says of the final weights
+    ev = model.evaluate(r.W, r.b, tiny.val.X, tiny.val.Y, 0.01)
+    assert ev["cost"] == pytest.approx(h["val_cost"][-1], rel=1e-6)
+    assert r.W.dtype == np.float32 and not r.diverged
+
+
+def test_runs_differing_only_in_lam_start_from_the_same_weights(tiny):
+    # one epoch with eta tiny barely moves W, so both stay next to the shared initialization
+    a = fit(tiny, lam=0.0, eta=1e-9, n_epochs=1)
+    b = fit(tiny, lam=1.0, eta=1e-9, n_epochs=1)
+    np.testing.assert_allclose(a.W, b.W, atol=1e-6)
+    W0, _ = train.init_params(10, 3072, np.random.SeedSequence(0).spawn(3)[0], 0.1)
+    np.testing.assert_allclose(a.W, W0, atol=1e-6)
+
+
+def test_divergence_is_detected_and_the_last_finite_state_kept(tiny):
+    r = fit(tiny, eta=1e6, lam=10.0, n_epochs=30)
+    assert r.diverged
+    assert len(r.history["epoch"]) < 30
+    assert np.isfinite(r.W).all() and np.isfinite(r.b).all()
+    assert all(np.isfinite(v) for k in train.HISTORY_KEYS for v in r.history[k])
+
+
+def test_schedule_sets_eta_per_epoch(tiny):
+    sched = train.StepSchedule(0.01, (2, 3), 0.1)
+    assert [sched(e) for e in range(4)] == pytest.approx([0.01, 0.01, 0.001, 0.0001])
+    r = fit(tiny, eta=0.01, eta_schedule=sched)
+    assert r.history["eta"] == pytest.approx([0.01, 0.01, 0.001, 0.0001])
+    with pytest.raises(ParameterError, match="milestones"):
+        train.StepSchedule(0.01, (5, 2))
+
+
+def test_flip_changes_the_run_and_mbce_trains(tiny):
+    assert not np.array_equal(fit(tiny).W, fit(tiny, flip=True).W)
+    r = fit(tiny, loss="mbce", eta=0.05)
+    assert r.history["train_loss"][-1] < r.history["train_loss"][0]
+
+
+def test_float64_training(tiny):
+    r = fit(tiny, dtype="float64")
+    assert r.W.dtype == np.float64
+    # float32 and float64 follow the same path closely over a few epochs
+    np.testing.assert_allclose(r.W, fit(tiny).W, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kw, name",
+    [({"eta": 0}, "eta"), ({"eta": -1.0}, "eta"), ({"lam": -0.1}, "lam"), ({"n_batch": 0}, "n_batch"),
+     ({"n_batch": 10**6}, "n_batch"), ({"loss": "hinge"}, "loss"), ({"eta": "0.1"}, "eta"),
+     ({"n_epochs": 1.5}, "n_epochs"), ({"seed": -1}, "seed"), ({"dtype": "float16"}, "dtype")],
+)
+def test_bad_parameters_are_refused(tiny, kw, name):
+    with pytest.raises(ParameterError, match=name):
+        fit(tiny, **kw)
