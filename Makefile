@@ -10,7 +10,10 @@ EXTRAS ?= dev
 # Data overrides reach every command: make data CIFAR10_URL=file:///path/x.tar.gz CIFAR10_MD5=...
 export CIFAR10_URL CIFAR10_MD5 A1_DATA_DIR A1_REPORTS_DIR
 
-.PHONY: help setup test data lint clean
+# make report QUICK=1 | PARAMS='-p n_epochs 10' | CONFIG=my.yaml (papermill-style overrides, all sections)
+REPORT_ARGS = $(if $(filter 1 yes true True,$(QUICK)),--quick) $(if $(CONFIG),-f $(CONFIG)) $(PARAMS)
+
+.PHONY: help setup test data report lab lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +31,13 @@ test: setup ## run the test suite (no internet, no data download)
 
 data: setup ## download, verify and extract CIFAR-10 (overrides: CIFAR10_URL, CIFAR10_MD5, A1_DATA_DIR)
 	$(PY) -m assignment1 fetch
+
+report: setup ## run every section (papermill) into reports/report.html, .pdf and summary.json; QUICK=1, PARAMS=, CONFIG=
+	$(PY) -m assignment1.report $(REPORT_ARGS)
+
+lab: ## open the notebooks in JupyterLab (installs it into .venv first)
+	$(MAKE) setup EXTRAS=dev,lab
+	$(VENV)/bin/jupyter lab notebooks/
 
 lint: setup ## check style with ruff
 	$(PY) -m ruff check assignment1 tests

@@ -54,7 +54,8 @@ def compare(analytic: np.ndarray, numerical: np.ndarray) -> dict[str, float]:
     Returns the seed report's numbers (mean, std and max of ``|analytic - numerical|``;
     min, max and std of the numerical gradient) plus ``max_rel_err``, the largest
     ``|a - n| / (|a| + |n|)`` over elements (0 where both are exactly 0), and
-    ``rel_err_norm``, ``||a - n|| / (||a|| + ||n||)`` for the whole array.
+    ``rel_err_norm``, ``||a - n|| / (||a|| + ||n||)`` for the whole array, and
+    ``grad_at_max_rel_err``, ``|n|`` where the element-wise relative error peaks.
     """
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numerical, dtype=np.float64)
@@ -70,6 +71,7 @@ def compare(analytic: np.ndarray, numerical: np.ndarray) -> dict[str, float]:
         "grad_max": float(n.max()),
         "grad_std": float(n.std()),
         "max_rel_err": float(rel.max()),
+        "grad_at_max_rel_err": float(np.abs(n.reshape(-1)[rel.argmax()])),
         "rel_err_norm": float(np.linalg.norm(a - n) / norm_denom) if norm_denom else 0.0,
     }
 

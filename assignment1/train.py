@@ -101,6 +101,7 @@ def train(
     dtype: str = "float32",
     blas_threads: int | None = 1,
     progress: bool = False,
+    on_epoch: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Train ``(W, b)`` on ``X: (n, d)``, ``Y: (n, K)`` by mini-batch gradient descent.
 
@@ -111,7 +112,8 @@ def train(
     After each epoch, loss, cost and accuracy on the training and validation
     data are recorded. ``blas_threads`` pins the BLAS thread count (None leaves
     it), which keeps results bit-identical however runs are scheduled.
-    Returns a :class:`TrainResult`.
+    ``on_epoch(epochs_done, n_epochs)`` is called after each epoch (for progress
+    reporting). Returns a :class:`TrainResult`.
     """
     check_params(X.shape[0], lam=lam, eta=eta, n_epochs=n_epochs, n_batch=n_batch, seed=seed,
                  loss=loss, init_std=init_std, dtype=dtype)
@@ -151,4 +153,6 @@ def train(
                                *((f"val_{k}", v) for k, v in va.items())):
                 history[key].append(value)
             bar.set_postfix(train_acc=f"{tr['acc']:.3f}", val_acc=f"{va['acc']:.3f}")
+            if on_epoch is not None:
+                on_epoch(epoch + 1, n_epochs)
     return TrainResult(W=W, b=b, history=history, diverged=diverged)

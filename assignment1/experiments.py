@@ -1,0 +1,270 @@
+"""Training runs as cached, reproducible experiments.
+
+A run is a :class:`RunConfig` trained on one data set. Its result is stored
+under ``reports/runs/<key>.npz``, where the key hashes the full configuration,
+the data's checksums and the source of the modules that compute results, so a
+later section (or a rerun after an interruption) reuses it instead of training
+again, and a change to any of them trains afresh. Files are written to a
+temporary name and renamed, so an entry is never half-written; an entry that is
+damaged anyway is detected, recomputed and reported with a warning.
+
+Independent runs execute in parallel processes through joblib, each with one
+BLAS thread, so results do not depend on how they were scheduled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from . import config, data, fetch, model, train, validate
+from .train import StepSchedule
+
+#: Modules whose source determines a run's numbers; editing one retrains.
+CODE_MODULES = ("data", "model", "train", "experiments")
+PROGRESS_ENV = "A1_PROGRESS_DIR"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one training run (with the data and the code)."""
+
+    lam: float
+    eta: float
+    n_epochs: int = 40
+    n_batch: int = 100
+    seed: int = 0
+    loss: str = "ce"
+    flip: bool = False
+    val_size: int = 5000
+    schedule: StepSchedule | None = None
+    normalize: str = "per_feature"
+    dtype: str = "float32"
+    init_std: float = 0.1
+
+    def __post_init__(self):
+        # Store numbers in one canonical type so 0 and 0.0 give the same key.
+        object.__setattr__(self, "lam", validate.non_negative("lam", self.lam))
+        object.__setattr__(self, "eta", validate.positive("eta", self.eta))
+        validate.integer("n_epochs", self.n_epochs, low=1)
+        validate.integer("n_batch", self.n_batch, low=1)
+        validate.integer("seed", self.seed, low=0)
+        validate.choice("loss", self.loss, model.LOSSES)
+        validate.choice("flip", self.flip, (True, False))
+        validate.integer("val_size", self.val_size, low=1)
+        validate.choice("normalize", self.normalize, data.NORMALIZATIONS)
+        validate.choice("dtype", self.dtype, data.DTYPES)
+        object.__setattr__(self, "init_std", validate.positive("init_std", self.init_std))
+        if isinstance(self.schedule, dict):
+            sched = self.schedule
+            object.__setattr__(self, "schedule", StepSchedule(sched["eta0"], tuple(sched["milestones"]),
+                                                             sched["factor"]))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def label(self) -> str:
+        parts = [f"lam={self.lam:g}", f"eta={self.eta:g}"]
+        if self.schedule:
+            parts[1] = f"eta={self.schedule.eta0:g}, x{self.schedule.factor:g} at {list(self.schedule.milestones)}"
+        if self.loss != "ce":
+            parts.append(self.loss)
+        if self.flip:
+            parts.append("flip")
+        return ", ".join(parts)
+
+    def without_seed(self) -> str:
+        """A hashable identity shared by the seeds of one setting."""
+        return json.dumps({k: v for k, v in self.to_dict().items() if k != "seed"}, sort_keys=True)
+
+
+@dataclass
+class RunResult:
+    """A finished run: weights, history and test-set outcome.
+
+    ``test`` holds loss, cost and accuracy; ``test_pred: (n_test,)`` the predicted
+    labels; ``test_p_true: (n_test,)`` the probability given to the true class
+    (softmax for ``ce``, the true class's sigmoid for ``mbce``).
+    """
+
+    config: RunConfig
+    W: np.ndarray
+    b: np.ndarray
+    history: dict[str, list]
+    diverged: bool
+    test: dict[str, float]
+    test_pred: np.ndarray
+    test_p_true: np.ndarray
+    seconds: float
+    cached: bool = field(default=False, compare=False)
+
+
+@functools.lru_cache(maxsize=1)
+def code_hash() -> str:
+    """sha256 of the source of :data:`CODE_MODULES`."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in CODE_MODULES:
+        h.update((here / f"{name}.py").read_bytes())
+    return h.hexdigest()
+
+
+def run_key(cfg: RunConfig, provenance: dict) -> str:
+    """The cache key of ``cfg`` trained on the data described by ``provenance``."""
+    payload = {"config": cfg.to_dict(), "data": provenance["files"], "code": code_hash()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def grid(settings, seeds, **common) -> list[RunConfig]:
+    """One :class:`RunConfig` per ``(lam, eta)`` in ``settings`` and seed in ``seeds``, sharing ``common``."""
+    return [RunConfig(lam=lam, eta=eta, seed=s, **common) for lam, eta in settings for s in seeds]
+
+
+class RunStore:
+    """Finished runs on disk, one ``<key>.npz`` each, written atomically."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+
+    def path(self, key: str) -> Path:
+        return self.directory / f"{key}.npz"
+
+    def save(self, key: str, r: RunResult) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        meta = {"config": r.config.to_dict(), "history": r.history, "diverged": r.diverged,
+                "test": r.test, "seconds": r.seconds}
+        tmp = self.directory / f".{key}.{os.getpid()}.tmp.npz"
+        np.savez(tmp, W=r.W, b=r.b, test_pred=r.test_pred, test_p_true=r.test_p_true,
+                 meta=np.array(json.dumps(meta)))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path(key))
+
+    def load(self, key: str) -> RunResult | None:
+        """The stored run, or None if absent; a damaged entry is removed with a warning."""
+        path = self.path(key)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                return RunResult(config=RunConfig(**meta["config"]), W=z["W"], b=z["b"],
+                                 history=meta["history"], diverged=meta["diverged"], test=meta["test"],
+                                 test_pred=z["test_pred"], test_p_true=z["test_p_true"],
+                                 seconds=meta["seconds"], cached=True)
+        except Exception as e:  # a truncated or garbled file fails in many ways; all mean "recompute"
+            warnings.warn(f"cached run {path.name} is damaged ({type(e).__name__}: {e}); recomputing it",
+                          stacklevel=2)
+            path.unlink(missing_ok=True)
+            return None
+
+
+@functools.lru_cache(maxsize=2)
+def _dataset(data_dir: str, url: str | None, md5: str | None, val_size: int, normalize: str,
+             dtype: str) -> data.Dataset:
+    return data.load_cifar10(data_dir, val_size=val_size, normalize=normalize, dtype=dtype, url=url, md5=md5,
+                             progress=False)
+
+
+def _progress_writer(progress_dir: str | None, key: str, label: str):
+    if not progress_dir:
+        return None, None
+    path = Path(progress_dir) / f"{key}.txt"
+
+    def on_epoch(done: int, total: int) -> None:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(f"{done} {total} {label}")
+        os.replace(tmp, path)
+
+    return on_epoch, path
+
+
+def _run_one(cfg: RunConfig, key: str, data_args: dict, store_dir: str, progress_dir: str | None) -> RunResult:
+    """Train one configuration, evaluate it on the test set and store it (runs in a worker)."""
+    ds = _dataset(data_args["data_dir"], data_args["url"], data_args["md5"], cfg.val_size, cfg.normalize,
+                  cfg.dtype)
+    validate.integer("n_batch", cfg.n_batch, low=1, high=ds.train.n)
+    on_epoch, progress_path = _progress_writer(progress_dir, key, cfg.label)
+    t0 = time.perf_counter()
+    try:
+        r = train.train(ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, lam=cfg.lam, eta=cfg.eta,
+                        n_epochs=cfg.n_epochs, n_batch=cfg.n_batch, seed=cfg.seed, loss=cfg.loss, flip=cfg.flip,
+                        eta_schedule=cfg.schedule, init_std=cfg.init_std, dtype=cfg.dtype, on_epoch=on_epoch)
+    finally:
+        if progress_path is not None:
+            progress_path.unlink(missing_ok=True)
+    seconds = time.perf_counter() - t0
+    S = model.scores(r.W, r.b, ds.test.X)
+    P = model.ACTIVATIONS[cfg.loss](S)
+    result = RunResult(config=cfg, W=r.W, b=r.b, history=r.history, diverged=r.diverged,
+                       test=model.evaluate(r.W, r.b, ds.test.X, ds.test.Y, cfg.lam, cfg.loss),
+                       test_pred=S.argmax(axis=1).astype(np.int16),
+                       test_p_true=P[np.arange(ds.test.n), ds.test.y].astype(np.float32), seconds=seconds)
+    RunStore(Path(store_dir)).save(key, result)
+    return result
+
+
+class Experiments:
+    """Runs configurations on one data source, reusing stored runs.
+
+    ``n_jobs`` processes train at once (-1: one per core); ``progress`` shows a bar
+    over the runs (off when a report runner collects progress through
+    ``$A1_PROGRESS_DIR`` instead).
+    """
+
+    def __init__(self, data_dir=None, url: str | None = None, md5: str | None = None, reports_dir=None,
+                 n_jobs: int = 1, progress: bool = True):
+        self.data_args = {"data_dir": str(config.data_dir(data_dir)), "url": url or None, "md5": md5 or None}
+        self.provenance = fetch.prepare(**self.data_args, progress=progress)
+        self.store = RunStore(config.reports_dir(reports_dir) / "runs")
+        self.n_jobs = validate.integer("n_jobs", n_jobs)
+        if self.n_jobs == 0:
+            raise validate.ParameterError("n_jobs must be a positive count or -1 (all cores), got 0")
+        self.progress_dir = os.environ.get(PROGRESS_ENV) or None
+        self.progress = progress and self.progress_dir is None
+        self.n_trained = self.n_reused = 0
+
+    def dataset(self, val_size: int = 5000, normalize: str = "per_feature", dtype: str = "float32") -> data.Dataset:
+        """The data set the runs of that validation size, normalization and dtype use."""
+        return _dataset(self.data_args["data_dir"], self.data_args["url"], self.data_args["md5"], val_size,
+                        normalize, dtype)
+
+    @functools.cached_property
+    def label_names(self) -> list[str]:
+        """Class names, from the data's ``batches.meta``."""
+        return data.load_meta(Path(self.provenance["batch_dir"]) / fetch.META)[0]
+
+    def key(self, cfg: RunConfig) -> str:
+        return run_key(cfg, self.provenance)
+
+    def run(self, configs: list[RunConfig]) -> list[RunResult]:
+        """Results for ``configs``, in order: stored ones reused, the others trained (in parallel)."""
+        keys = [self.key(c) for c in configs]
+        done: dict[str, RunResult] = {}
+        for k in dict.fromkeys(keys):
+            r = self.store.load(k)
+            if r is not None:
+                done[k] = r
+        todo = {k: c for k, c in zip(keys, configs) if k not in done}
+        self.n_reused += len(set(keys)) - len(todo)
+        if todo:
+            tasks = (delayed(_run_one)(c, k, self.data_args, str(self.store.directory), self.progress_dir)
+                     for k, c in todo.items())
+            n_jobs = 1 if len(todo) == 1 else self.n_jobs
+            results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
+            for r in tqdm(results, total=len(todo), desc="training runs", disable=not self.progress):
+                done[self.key(r.config)] = r
+            self.n_trained += len(todo)
+        return [done[k] for k in keys]

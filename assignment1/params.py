@@ -1,0 +1,106 @@
+"""Report parameters: what each name accepts, and quick mode.
+
+The report runner checks every override with :func:`check` before running any
+section; each notebook checks its own values again through :func:`resolve`, so
+a notebook run by hand or by papermill refuses bad values before training.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from . import data, gradcheck, validate
+
+
+def _text(name, value):
+    if not isinstance(value, str):
+        raise validate.ParameterError(f"{name} must be a string, got {value!r}")
+    return value
+
+
+def _flag(name, value):
+    return validate.choice(name, value, (True, False))
+
+
+def _settings(name, value):
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
+        raise validate.ParameterError(f"{name} must be a non-empty list of [lam, eta] pairs, got {value!r}")
+    out = []
+    for i, pair in enumerate(value):
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise validate.ParameterError(f"{name}[{i}] must be a [lam, eta] pair, got {pair!r}")
+        out.append([validate.non_negative(f"{name}[{i}] lam", pair[0]), validate.positive(f"{name}[{i}] eta", pair[1])])
+    return out
+
+
+def _milestones(name, value):
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise validate.ParameterError(f"{name} must be a list of epochs, got {value!r}")
+    out = [validate.integer(f"{name}[{i}]", m, low=1) for i, m in enumerate(value)]
+    if out != sorted(set(out)):
+        raise validate.ParameterError(f"{name} must be strictly increasing, got {out}")
+    return out
+
+
+def _n_jobs(name, value):
+    value = validate.integer(name, value, low=-1)
+    if value == 0:
+        raise validate.ParameterError(f"{name} must be -1 (all cores) or a positive count, got 0")
+    return value
+
+
+def _int(low):
+    return lambda name, value: validate.integer(name, value, low=low)
+
+
+CHECKS = {
+    # data and output
+    "data_dir": _text, "data_url": _text, "data_md5": _text, "reports_dir": _text,
+    # runs
+    "seeds": validate.seeds, "n_epochs": _int(1), "n_batch": _int(1), "val_size": _int(1),
+    "settings": _settings, "dtype": lambda n, v: validate.choice(n, v, data.DTYPES),
+    "normalize": lambda n, v: validate.choice(n, v, data.NORMALIZATIONS),
+    "init_std": validate.positive, "n_jobs": _n_jobs, "quick": _flag, "quick_epochs": _int(1),
+    # gradient check
+    "n_samples": _int(1), "grad_init_std": validate.positive, "grad_lam": validate.non_negative,
+    "h": validate.positive, "method": lambda n, v: validate.choice(n, v, gradcheck.METHODS), "seed": _int(0),
+    # bonus
+    "big_val_size": _int(1), "decay_eta0": validate.positive, "decay_milestones": _milestones,
+    "decay_factor": validate.positive, "decay_epochs": _int(1), "decay_lam": validate.non_negative,
+    "decay_baseline_eta": validate.positive, "mbce_eta": validate.positive, "ce_eta": validate.positive,
+    "mbce_lam": validate.non_negative,
+}
+
+
+def check(name: str, value):
+    """``value`` checked against what ``name`` accepts; unknown names are refused."""
+    if name not in CHECKS:
+        raise validate.ParameterError(f"unknown parameter {name!r}; known: {', '.join(sorted(CHECKS))}")
+    return CHECKS[name](name, value)
+
+
+def scaled_milestones(milestones: list[int], n_epochs: int, full_epochs: int) -> list[int]:
+    """Milestones moved proportionally from a ``full_epochs`` schedule to ``n_epochs``."""
+    scaled = sorted({max(1, round(m * n_epochs / full_epochs)) for m in milestones})
+    return [m for m in scaled if m < n_epochs] or [max(1, n_epochs // 2)]
+
+
+def resolve(**params) -> SimpleNamespace:
+    """Checked parameters with quick mode applied.
+
+    Quick mode keeps the first seed only and at most ``quick_epochs`` epochs
+    (the decay schedule keeps its shape over at most twice that).
+    """
+    p = {name: check(name, value) for name, value in params.items()}
+    if p.get("quick"):
+        q = p.get("quick_epochs", 3)
+        if "seeds" in p:
+            p["seeds"] = p["seeds"][:1]
+        if "n_epochs" in p:
+            p["n_epochs"] = min(p["n_epochs"], q)
+        if "decay_epochs" in p:
+            full = p["decay_epochs"]
+            p["decay_epochs"] = min(full, 2 * q)
+            if "decay_milestones" in p:
+                p["decay_milestones"] = scaled_milestones(p["decay_milestones"], p["decay_epochs"], full)
+    return SimpleNamespace(**p)

@@ -1,0 +1,124 @@
+"""Figures of the report, drawn from returned histories and weights (nothing is recomputed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from .experiments import RunResult
+
+PANELS = (("loss", "Loss"), ("cost", "Cost"), ("acc", "Accuracy"))
+COLORS = {"train": "tab:blue", "val": "tab:orange"}
+
+
+def curve_stats(runs: Sequence[RunResult], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Epochs, mean and std over ``runs`` of ``history[key]``.
+
+    Runs that stopped early (diverged) contribute to the epochs they completed.
+    """
+    n = max(len(r.history[key]) for r in runs)
+    values = np.full((len(runs), n), np.nan)
+    for i, r in enumerate(runs):
+        values[i, : len(r.history[key])] = r.history[key]
+    counts = np.sum(~np.isnan(values), axis=0)
+    mean = np.nansum(values, axis=0) / counts
+    std = np.sqrt(np.nansum((values - mean) ** 2, axis=0) / np.maximum(counts - 1, 1))
+    return np.arange(1, n + 1), mean, np.where(counts > 1, std, 0.0)
+
+
+def _band(ax, runs, key, label, color, linestyle="-"):
+    x, mean, std = curve_stats(runs, key)
+    ax.plot(x, mean, color=color, linestyle=linestyle, label=label)
+    ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+
+
+def history_figure(groups: Sequence[Sequence[RunResult]], titles: Sequence[str] | None = None,
+                   panels=PANELS) -> plt.Figure:
+    """One row per setting, one column per quantity: training and validation curves.
+
+    Lines are the mean over seeds; bands are ± one std (absent for a single seed).
+    """
+    titles = titles or [g[0].config.label for g in groups]
+    fig, axes = plt.subplots(len(groups), len(panels), figsize=(4.2 * len(panels), 2.9 * len(groups)),
+                             squeeze=False)
+    for row, (runs, title) in zip(axes, zip(groups, titles)):
+        for ax, (key, name) in zip(row, panels):
+            for split in ("train", "val"):
+                label = {"train": "training", "val": "validation"}[split]
+                _band(ax, runs, f"{split}_{key}", label, COLORS[split])
+            ax.set_title(f"{name}: {title}", fontsize=10)
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(alpha=0.3)
+        row[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def template_image(w: np.ndarray) -> np.ndarray:
+    """One class's weights ``w: (3072,)`` as a ``(32, 32, 3)`` image scaled to [0, 1]."""
+    img = w.reshape(3, 32, 32).transpose(1, 2, 0).astype(np.float64)
+    lo, hi = img.min(), img.max()
+    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+
+
+def weights_figure(Ws: Sequence[np.ndarray], titles: Sequence[str], class_names: Sequence[str]) -> plt.Figure:
+    """Each ``W: (K, 3072)`` as a row of K class templates, labelled with class names."""
+    K = Ws[0].shape[0]
+    fig, axes = plt.subplots(len(Ws), K, figsize=(1.25 * K, 1.55 * len(Ws)), squeeze=False)
+    for row, W, title in zip(axes, Ws, titles):
+        for k, ax in enumerate(row):
+            ax.imshow(template_image(W[k]), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(class_names[k], fontsize=7)
+        row[0].set_ylabel(title, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def p_true_histograms(runs: dict[str, RunResult], y: np.ndarray, bins: int = 20) -> plt.Figure:
+    """Histograms of the probability given to the true class, correct and incorrect test examples apart.
+
+    ``runs`` maps a model name to its run; ``y: (n_test,)`` are the test labels.
+    """
+    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.4), squeeze=False)
+    edges = np.linspace(0, 1, bins + 1)
+    for ax, (name, r) in zip(axes[0], runs.items()):
+        correct = r.test_pred == y
+        ax.hist(r.test_p_true[correct], bins=edges, alpha=0.6, label=f"correct ({correct.sum()})")
+        ax.hist(r.test_p_true[~correct], bins=edges, alpha=0.6, label=f"incorrect ({(~correct).sum()})")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("probability of the true class")
+        ax.set_ylabel("test examples")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(groups: dict[str, Sequence[RunResult]], key: str = "loss", ylabel: str = "loss") -> plt.Figure:
+    """Training (solid) and validation (dashed) ``key`` curves of several models, each in its own panel."""
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.2), squeeze=False)
+    for ax, (name, runs) in zip(axes[0], groups.items()):
+        _band(ax, runs, f"train_{key}", "training", COLORS["train"])
+        _band(ax, runs, f"val_{key}", "validation", COLORS["val"], "--")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def template_roughness(W: np.ndarray) -> float:
+    """Mean absolute difference between neighbouring pixels of ``W: (K, 3072)``'s templates as displayed.
+
+    Lower is smoother; each template is scaled to [0, 1] first, as in :func:`weights_figure`.
+    """
+    imgs = np.stack([template_image(w) for w in W])  # (K, 32, 32, 3)
+    return float((np.abs(np.diff(imgs, axis=1)).mean() + np.abs(np.diff(imgs, axis=2)).mean()) / 2)

@@ -1,0 +1,110 @@
+"""Report tables: rows aggregated over seeds, as markdown and as JSON records.
+
+A section records each of its tables under ``reports/tables/<section>/<name>.json``;
+the report runner merges them into ``reports/summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from . import config
+from .experiments import RunResult
+from .stats import mean_std
+
+METRICS = ("loss", "cost", "acc")
+
+
+def group_by_setting(results: Iterable[RunResult]) -> list[list[RunResult]]:
+    """Results grouped by everything but the seed, in order of first appearance."""
+    groups: dict[str, list[RunResult]] = {}
+    for r in results:
+        groups.setdefault(r.config.without_seed(), []).append(r)
+    return list(groups.values())
+
+
+def summarize(results: Iterable[RunResult], section: str, table: str) -> list[dict]:
+    """One row per setting: its configuration and test metrics as ``{"mean", "std", "n"}`` over seeds."""
+    rows = []
+    for group in group_by_setting(results):
+        c = group[0].config
+        rows.append({
+            "section": section,
+            "table": table,
+            "setting": c.label,
+            "lam": c.lam,
+            "eta": c.eta,
+            "loss": c.loss,
+            "flip": c.flip,
+            "val_size": c.val_size,
+            "n_epochs": c.n_epochs,
+            "n_batch": c.n_batch,
+            "schedule": None if c.schedule is None else c.to_dict()["schedule"],
+            "seeds": [r.config.seed for r in group],
+            "test": {m: mean_std([r.test[m] for r in group]) for m in METRICS},
+            "diverged": any(r.diverged for r in group),
+            "n_diverged": sum(r.diverged for r in group),
+        })
+    return rows
+
+
+def final(runs: Sequence[RunResult], key: str) -> float:
+    """Mean over ``runs`` of the last recorded value of ``history[key]``."""
+    return sum(r.history[key][-1] for r in runs) / len(runs)
+
+
+def roughness(runs: Sequence[RunResult], key: str) -> float:
+    """Mean absolute epoch-to-epoch change of ``history[key]`` over the second half of training, averaged over runs."""
+    values = []
+    for r in runs:
+        h = r.history[key]
+        tail = h[len(h) // 2:]
+        if len(tail) > 1:
+            values.append(sum(abs(b - a) for a, b in zip(tail, tail[1:])) / (len(tail) - 1))
+    return sum(values) / len(values) if values else 0.0
+
+
+def simple(header: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """A plain markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt(stat: dict, digits: int = 3) -> str:
+    """``mean $\\pm$ std`` (or the mean alone for one value)."""
+    if stat["mean"] is None:
+        return "n/a"
+    if stat["std"] is None:
+        return f"{stat['mean']:.{digits}f}"
+    return f"{stat['mean']:.{digits}f} $\\pm$ {stat['std']:.{digits}f}"
+
+
+def markdown(rows: Sequence[dict], columns: Sequence[tuple[str, str]] | None = None) -> str:
+    """A markdown table of summary rows. ``columns``: (header, row key) pairs shown before the metrics."""
+    columns = columns or [(r"$\lambda$", "lam"), (r"$\eta$", "eta")]
+    head = [h for h, _ in columns] + ["Loss", "Cost", "Accuracy", "Runs"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [f"{r[k]:g}" if isinstance(r[k], float) else str(r[k]) for _, k in columns]
+        cells = [c if c else "-" for c in cells]
+        cells += [fmt(r["test"]["loss"], 2), fmt(r["test"]["cost"], 2), fmt(r["test"]["acc"], 3)]
+        runs = f"{r['test']['acc']['n']}"
+        if r["n_diverged"]:
+            runs += f" ({r['n_diverged']} diverged)"
+        lines.append("| " + " | ".join(cells + [runs]) + " |")
+    return "\n".join(lines)
+
+
+def record(section: str, name: str, rows: list[dict] | dict, reports_dir=None) -> Path:
+    """Write one table of a section to ``reports/tables/<section>/<name>.json`` atomically."""
+    directory = config.reports_dir(reports_dir) / "tables" / section
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(rows, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
