@@ -13,7 +13,7 @@ export CIFAR10_URL CIFAR10_MD5 A1_DATA_DIR A1_REPORTS_DIR
 # make report QUICK=1 | PARAMS='-p n_epochs 10' | CONFIG=my.yaml (papermill-style overrides, all sections)
 REPORT_ARGS = $(if $(filter 1 yes true True,$(QUICK)),--quick) $(if $(CONFIG),-f $(CONFIG)) $(PARAMS)
 
-.PHONY: help setup test data report lab lint clean
+.PHONY: help setup test data report bench lab lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +34,10 @@ data: setup ## download, verify and extract CIFAR-10 (overrides: CIFAR10_URL, CI
 
 report: setup ## run every section (papermill) into reports/report.html, .pdf and summary.json; QUICK=1, PARAMS=, CONFIG=
 	$(PY) -m assignment1.report $(REPORT_ARGS)
+
+bench: ## time one epoch against PyTorch and a seed-style peer, the gradient check and the report -> reports/bench.json
+	$(MAKE) setup EXTRAS=dev,bench
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 lab: ## open the notebooks in JupyterLab (installs it into .venv first)
 	$(MAKE) setup EXTRAS=dev,lab

@@ -128,7 +128,8 @@ def one_hot(y: np.ndarray, n_classes: int = K, dtype="float32") -> np.ndarray:
 
 def flip(X: np.ndarray) -> np.ndarray:
     """Mirror images horizontally. ``X: (..., 3072)`` -> a flipped copy of the same shape."""
-    return X[..., FLIP_INDEX]
+    # A reversed-stride view copies much faster than gathering through FLIP_INDEX.
+    return X.reshape(*X.shape[:-1], 3, 32, 32)[..., ::-1].reshape(X.shape)
 
 
 @dataclass

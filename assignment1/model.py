@@ -32,9 +32,9 @@ def scores(W: np.ndarray, b: np.ndarray, X: np.ndarray) -> np.ndarray:
     return S
 
 
-def softmax(S: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``S: (n, K)``, stable for any finite scores."""
-    P = S - S.max(axis=-1, keepdims=True)  # exp of at most 0 never overflows
+def softmax(S: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Row-wise softmax of ``S: (n, K)``, stable for any finite scores (``out=S`` works in place)."""
+    P = np.subtract(S, S.max(axis=-1, keepdims=True), out=out)  # exp of at most 0 never overflows
     np.exp(P, out=P)
     P /= P.sum(axis=-1, keepdims=True)
     return P
@@ -127,7 +127,23 @@ def mbce(W, b, X, Y, lam: float = 0.0, grad: bool = True) -> LossResult:
     return _cost(mbce_of_scores, W, b, X, Y, lam, grad)
 
 
+def ce_sample_grads(S: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """In place, scores ``S: (m, K)`` -> ``softmax(S) - onehot(y)``: each sample's loss gradient w.r.t. its scores."""
+    softmax(S, out=S)
+    S[np.arange(y.shape[0]), y] -= 1
+    return S
+
+
+def mbce_sample_grads(S: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """In place, scores ``S: (m, K)`` -> ``(sigmoid(S) - onehot(y)) / K``: each sample's M-BCE gradient."""
+    S[...] = sigmoid(S)
+    S[np.arange(y.shape[0]), y] -= 1
+    S /= S.shape[1]
+    return S
+
+
 LOSSES: dict[str, Callable[..., LossResult]] = {"ce": cross_entropy, "mbce": mbce}
+SAMPLE_GRADS = {"ce": ce_sample_grads, "mbce": mbce_sample_grads}
 LOSSES_OF_SCORES = {"ce": ce_of_scores, "mbce": mbce_of_scores}
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"ce": softmax, "mbce": sigmoid}
 

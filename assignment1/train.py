@@ -8,16 +8,19 @@ that differ only in ``lam`` or ``eta`` start from the same weights.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg import get_blas_funcs
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from . import model, validate
-from .data import DTYPES, FLIP_INDEX
+from .data import DTYPES
+from .data import flip as mirror
 
 HISTORY_KEYS = ("train_loss", "train_cost", "train_acc", "val_loss", "val_cost", "val_acc")
 
@@ -83,6 +86,20 @@ def check_params(n: int, *, lam, eta, n_epochs, n_batch, seed, loss, init_std, d
     validate.choice("dtype", dtype, DTYPES)
 
 
+MAX_BLOCK_ROWS = 32  # BLAS products of at most this many rows by (3072 x 10) run near peak speed here
+
+
+@functools.lru_cache(maxsize=8)
+def row_blocks(m: int) -> tuple[slice, ...]:
+    """Split ``m`` rows into the fewest near-equal blocks of at most :data:`MAX_BLOCK_ROWS`.
+
+    The split depends on ``m`` only, so results do not depend on the machine's timing.
+    """
+    count = -(-m // MAX_BLOCK_ROWS)
+    edges = [round(i * m / count) for i in range(count + 1)]
+    return tuple(slice(a, b) for a, b in zip(edges, edges[1:]))
+
+
 def train(
     X: np.ndarray,
     Y: np.ndarray,
@@ -99,7 +116,6 @@ def train(
     eta_schedule: Callable[[int], float] | None = None,
     init_std: float = 0.1,
     dtype: str = "float32",
-    blas_threads: int | None = 1,
     progress: bool = False,
     on_epoch: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
@@ -107,52 +123,114 @@ def train(
 
     Each epoch visits the samples in a fresh random order in batches of
     ``n_batch`` (the last one smaller if ``n_batch`` does not divide ``n``);
-    with ``flip`` each sample of a batch is mirrored with probability 0.5.
-    ``eta_schedule(epoch)`` (0-based), if given, replaces ``eta`` each epoch.
-    After each epoch, loss, cost and accuracy on the training and validation
-    data are recorded. ``blas_threads`` pins the BLAS thread count (None leaves
-    it), which keeps results bit-identical however runs are scheduled.
-    ``on_epoch(epochs_done, n_epochs)`` is called after each epoch (for progress
-    reporting). Returns a :class:`TrainResult`.
+    with ``flip`` each sample is mirrored with probability 0.5 (drawn afresh
+    each epoch). ``eta_schedule(epoch)`` (0-based), if given, replaces ``eta``
+    each epoch. After each epoch, loss, cost and accuracy on the training and
+    validation data are recorded. ``on_epoch(epochs_done, n_epochs)`` is
+    called after each epoch (for progress reporting). Returns a :class:`TrainResult`.
+
+    How the work is arranged (the arithmetic is plain mini-batch gradient descent,
+    ``W <- W - eta (G^T X_b / m + 2 lam W)``): each batch is gathered once into
+    a reused buffer; BLAS runs on one thread, on blocks of at most 32 rows, where
+    its small-matrix kernels are fast, and the backward product accumulates
+    straight into ``W``. Without flips, the training-set evaluation of epoch
+    ``e``'s weights is fused into epoch ``e + 1``: each gathered block is also
+    multiplied by those weights, so the data is read once per epoch instead of
+    twice; the last epoch, and every epoch of a flip run (whose batches are not
+    the training set as it is), are evaluated by a separate pass. Independent
+    runs go to separate processes, one core each (:mod:`assignment1.experiments`).
     """
     check_params(X.shape[0], lam=lam, eta=eta, n_epochs=n_epochs, n_batch=n_batch, seed=seed,
                  loss=loss, init_std=init_std, dtype=dtype)
-    loss_fn = model.LOSSES[loss]
-    X, Y, X_val, Y_val = (np.asarray(a, dtype=dtype) for a in (X, Y, X_val, Y_val))
+    sample_grads = model.SAMPLE_GRADS[loss]
+    X, Y, X_val, Y_val = (np.ascontiguousarray(a, dtype=dtype) for a in (X, Y, X_val, Y_val))
+    y = Y.argmax(axis=1)
     n, d = X.shape
+    K = Y.shape[1]
     init_seq, shuffle_seq, flip_seq = np.random.SeedSequence(seed).spawn(3)
-    W, b = init_params(Y.shape[1], d, init_seq, init_std, dtype)
+    W, b = init_params(K, d, init_seq, init_std, dtype)
     shuffle_rng, flip_rng = np.random.default_rng(shuffle_seq), np.random.default_rng(flip_seq)
+    gemm = get_blas_funcs("gemm", (W,))
+
+    Xb_buf, S_buf = np.empty((n_batch, d), dtype), np.empty((n_batch, K), dtype)
+    S_eval = np.empty((n, K), dtype)  # scores of the previous epoch's weights, in this epoch's order
     history: dict[str, list[float]] = {k: [] for k in ("epoch", "eta", "seconds", *HISTORY_KEYS)}
+    snapshots = [(W.copy(), b.copy())]  # weights after the last two epochs (at first: the initial ones)
     diverged = False
 
-    with threadpool_limits(limits=blas_threads), np.errstate(over="ignore", invalid="ignore"), \
+    def record(tr, va) -> bool:
+        if not (np.isfinite(tr["cost"]) and np.isfinite(va["cost"])):
+            return False
+        for k in tr:
+            history[f"train_{k}"].append(tr[k])
+            history[f"val_{k}"].append(va[k])
+        bar.set_postfix(val_acc=f"{va['acc']:.3f}")
+        return True
+
+    def evaluate(W_e, b_e):
+        return model.evaluate(W_e, b_e, X, Y, lam, loss), model.evaluate(W_e, b_e, X_val, Y_val, lam, loss)
+
+    with threadpool_limits(limits=1), np.errstate(over="ignore", invalid="ignore"), \
             tqdm(range(n_epochs), desc=f"lam={lam:g} eta={eta:g}", disable=not progress, leave=False) as bar:
         for epoch in bar:
             t0 = time.perf_counter()
             eta_e = float(eta_schedule(epoch)) if eta_schedule else eta
-            W_prev, b_prev = W.copy(), b.copy()
+            W_prev, b_prev = snapshots[-1]
+            fused = epoch > 0 and not flip  # evaluate the previous epoch's weights on the way
             perm = shuffle_rng.permutation(n)
+            flips = flip_rng.random(n) < 0.5 if flip else None
+            ye = y[perm]
+            decay = 1 - 2 * eta_e * lam  # the L2 term of the gradient, 2 lam W, folded into the step
             for start in range(0, n, n_batch):
                 idx = perm[start:start + n_batch]
-                Xb, Yb = X[idx], Y[idx]
+                m = idx.size
+                blocks = row_blocks(m)
+                # mode='clip' (the indices are a permutation, always valid) spares the copy that
+                # 'raise' makes through a temporary buffer
+                Xb = np.take(X, idx, axis=0, out=Xb_buf[:m], mode="clip")
+                if fused:
+                    for sl in blocks:
+                        np.matmul(Xb[sl], W_prev.T, out=S_eval[start + sl.start:start + sl.stop])
                 if flip:
-                    mirror = flip_rng.random(idx.size) < 0.5
-                    Xb[mirror] = Xb[mirror][:, FLIP_INDEX]
-                step = loss_fn(W, b, Xb, Yb, lam)
-                W -= eta_e * step.dW
-                b -= eta_e * step.db
-            tr = model.evaluate(W, b, X, Y, lam, loss)
-            va = model.evaluate(W, b, X_val, Y_val, lam, loss)
-            if not (np.isfinite(tr["cost"]) and np.isfinite(va["cost"]) and np.isfinite(W).all()):
-                diverged = True
-                W, b = W_prev, b_prev
+                    rows = np.flatnonzero(flips[start:start + m])
+                    Xb[rows] = mirror(Xb[rows])
+                S = S_buf[:m]
+                for sl in blocks:
+                    np.matmul(Xb[sl], W.T, out=S[sl])
+                S += b
+                G = sample_grads(S, ye[start:start + m])
+                G *= eta_e / m
+                for k, sl in enumerate(blocks):  # W^T <- decay W^T - Xb^T G, a block at a time, in place
+                    gemm(-1.0, Xb[sl].T, G[sl].T, beta=decay if k == 0 else 1.0, c=W.T, trans_b=True,
+                         overwrite_c=True)
+                b -= G.sum(axis=0)
+            if epoch > 0:
+                if fused:
+                    S_eval += b_prev
+                    value, _ = model.LOSSES_OF_SCORES[loss](S_eval, Y[perm], grad=False)
+                    tr = {"loss": value, "cost": value + model.l2(W_prev, lam),
+                          "acc": model.accuracy(ye, S_eval.argmax(axis=1))}
+                    va = model.evaluate(W_prev, b_prev, X_val, Y_val, lam, loss)
+                else:
+                    tr, va = evaluate(W_prev, b_prev)
+                if not record(tr, va):
+                    # that epoch failed: keep the one before it
+                    diverged, keep, restore = True, epoch - 1, snapshots[0]
+                    break
+            if not (np.isfinite(W).all() and np.isfinite(b).all()):
+                diverged, keep, restore = True, epoch, snapshots[-1]
                 break
-            for key, value in (("epoch", epoch + 1), ("eta", eta_e), ("seconds", time.perf_counter() - t0),
-                               *((f"train_{k}", v) for k, v in tr.items()),
-                               *((f"val_{k}", v) for k, v in va.items())):
+            snapshots = [snapshots[-1], (W.copy(), b.copy())]
+            for key, value in (("epoch", epoch + 1), ("eta", eta_e), ("seconds", time.perf_counter() - t0)):
                 history[key].append(value)
-            bar.set_postfix(train_acc=f"{tr['acc']:.3f}", val_acc=f"{va['acc']:.3f}")
             if on_epoch is not None:
                 on_epoch(epoch + 1, n_epochs)
+        else:
+            if not record(*evaluate(W, b)):
+                diverged, keep, restore = True, n_epochs - 1, snapshots[0]
+    if diverged:
+        # keep only the epochs whose weights and evaluation are finite, and those weights
+        for key in history:
+            del history[key][keep:]
+        W, b = restore
     return TrainResult(W=W, b=b, history=history, diverged=diverged)

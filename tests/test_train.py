@@ -86,3 +86,39 @@ def test_float64_training(tiny):
 def test_bad_parameters_are_refused(tiny, kw, name):
     with pytest.raises(ParameterError, match=name):
         fit(tiny, **kw)
+
+
+@pytest.mark.parametrize("loss", ["ce", "mbce"])
+def test_one_full_batch_epoch_is_one_gradient_step(tiny, loss):
+    # with the whole training set as one batch, an epoch is exactly W <- W - eta * dJ/dW
+    X, Y = tiny.train.X.astype(np.float64), tiny.train.Y.astype(np.float64)
+    r = train.train(X, Y, tiny.val.X, tiny.val.Y, lam=0.3, eta=0.05, n_epochs=1, n_batch=X.shape[0], seed=4,
+                    loss=loss, dtype="float64")
+    W0, b0 = train.init_params(10, X.shape[1], np.random.SeedSequence(4).spawn(3)[0], 0.1, "float64")
+    step = model.LOSSES[loss](W0, b0, X, Y, lam=0.3)
+    # the row order differs (the batch is shuffled), so only rounding may differ
+    np.testing.assert_allclose(r.W, W0 - 0.05 * step.dW, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(r.b, b0 - 0.05 * step.db, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_history_is_the_evaluation_of_each_epochs_weights(tiny, flip):
+    # epoch 1 of a 3-epoch run is bit-identical to a 1-epoch run, so its logged values
+    # must be what evaluate() says of the 1-epoch run's weights
+    long = fit(tiny, n_epochs=3, flip=flip)
+    short = fit(tiny, n_epochs=1, flip=flip)
+    for split, (X, Y) in (("train", (tiny.train.X, tiny.train.Y)), ("val", (tiny.val.X, tiny.val.Y))):
+        ev = model.evaluate(short.W, short.b, X, Y, 0.01)
+        # float32 scores from differently blocked products round differently: about 1e-7 relative
+        assert long.history[f"{split}_loss"][0] == pytest.approx(ev["loss"], rel=1e-5)
+        assert long.history[f"{split}_cost"][0] == pytest.approx(ev["cost"], rel=1e-5)
+        assert long.history[f"{split}_acc"][0] == pytest.approx(ev["acc"], abs=1.5 / X.shape[0])
+
+
+def test_row_blocks_cover_the_batch_in_small_blocks():
+    for m in (1, 31, 32, 33, 100, 257):
+        blocks = train.row_blocks(m)
+        assert blocks[0].start == 0 and blocks[-1].stop == m
+        assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:]))
+        assert max(s.stop - s.start for s in blocks) <= train.MAX_BLOCK_ROWS
+    assert [s.stop - s.start for s in train.row_blocks(100)] == [25, 25, 25, 25]
