@@ -132,6 +132,12 @@ def flip(X: np.ndarray) -> np.ndarray:
     return X.reshape(*X.shape[:-1], 3, 32, 32)[..., ::-1].reshape(X.shape)
 
 
+def to_images(X: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Normalized rows ``X: (n, 3072)`` back to displayable images ``(n, 32, 32, 3)`` uint8."""
+    raw = np.clip(np.rint(X * std + mean), 0, 255).astype(np.uint8)
+    return raw.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
 @dataclass
 class Split:
     """One part of the data: ``X: (n, d)``, ``Y: (n, K)`` one-hot, ``y: (n,)`` labels."""

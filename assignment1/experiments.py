@@ -96,7 +96,8 @@ class RunResult:
 
     ``test`` holds loss, cost and accuracy; ``test_pred: (n_test,)`` the predicted
     labels; ``test_p_true: (n_test,)`` the probability given to the true class
-    (softmax for ``ce``, the true class's sigmoid for ``mbce``).
+    (softmax for ``ce``, the true class's sigmoid for ``mbce``). All three are
+    None for a run whose test set was not to be looked at (a search candidate).
     """
 
     config: RunConfig
@@ -104,9 +105,9 @@ class RunResult:
     b: np.ndarray
     history: dict[str, list]
     diverged: bool
-    test: dict[str, float]
-    test_pred: np.ndarray
-    test_p_true: np.ndarray
+    test: dict[str, float] | None
+    test_pred: np.ndarray | None
+    test_p_true: np.ndarray | None
     seconds: float
     cached: bool = field(default=False, compare=False)
 
@@ -145,9 +146,11 @@ class RunStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         meta = {"config": r.config.to_dict(), "history": r.history, "diverged": r.diverged,
                 "test": r.test, "seconds": r.seconds}
+        arrays = {"W": r.W, "b": r.b, "meta": np.array(json.dumps(meta))}
+        if r.test is not None:
+            arrays.update(test_pred=r.test_pred, test_p_true=r.test_p_true)
         tmp = self.directory / f".{key}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, W=r.W, b=r.b, test_pred=r.test_pred, test_p_true=r.test_p_true,
-                 meta=np.array(json.dumps(meta)))
+        np.savez(tmp, **arrays)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, self.path(key))
@@ -160,9 +163,11 @@ class RunStore:
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
+                tested = meta["test"] is not None
                 return RunResult(config=RunConfig(**meta["config"]), W=z["W"], b=z["b"],
                                  history=meta["history"], diverged=meta["diverged"], test=meta["test"],
-                                 test_pred=z["test_pred"], test_p_true=z["test_p_true"],
+                                 test_pred=z["test_pred"] if tested else None,
+                                 test_p_true=z["test_p_true"] if tested else None,
                                  seconds=meta["seconds"], cached=True)
         except Exception as e:  # a truncated or garbled file fails in many ways; all mean "recompute"
             warnings.warn(f"cached run {path.name} is damaged ({type(e).__name__}: {e}); recomputing it",
@@ -191,8 +196,18 @@ def _progress_writer(progress_dir: str | None, key: str, label: str):
     return on_epoch, path
 
 
-def _run_one(cfg: RunConfig, key: str, data_args: dict, store_dir: str, progress_dir: str | None) -> RunResult:
-    """Train one configuration, evaluate it on the test set and store it (runs in a worker)."""
+def with_test(r: RunResult, ds: data.Dataset) -> RunResult:
+    """``r`` with its test-set loss, cost, accuracy, predictions and true-class probabilities."""
+    cfg = r.config
+    S = model.scores(r.W, r.b, ds.test.X)
+    P = model.ACTIVATIONS[cfg.loss](S)
+    return dataclasses.replace(
+        r, test=model.evaluate(r.W, r.b, ds.test.X, ds.test.Y, cfg.lam, cfg.loss),
+        test_pred=S.argmax(axis=1).astype(np.int16), test_p_true=P[np.arange(ds.test.n), ds.test.y].astype(np.float32))
+
+
+def _run_one(cfg: RunConfig, key: str, data_args: dict, progress_dir: str | None, test: bool) -> RunResult:
+    """Train one configuration (in a worker) and, if ``test``, evaluate it on the test set."""
     ds = _dataset(data_args["data_dir"], data_args["url"], data_args["md5"], cfg.val_size, cfg.normalize,
                   cfg.dtype)
     validate.integer("n_batch", cfg.n_batch, low=1, high=ds.train.n)
@@ -205,15 +220,9 @@ def _run_one(cfg: RunConfig, key: str, data_args: dict, store_dir: str, progress
     finally:
         if progress_path is not None:
             progress_path.unlink(missing_ok=True)
-    seconds = time.perf_counter() - t0
-    S = model.scores(r.W, r.b, ds.test.X)
-    P = model.ACTIVATIONS[cfg.loss](S)
-    result = RunResult(config=cfg, W=r.W, b=r.b, history=r.history, diverged=r.diverged,
-                       test=model.evaluate(r.W, r.b, ds.test.X, ds.test.Y, cfg.lam, cfg.loss),
-                       test_pred=S.argmax(axis=1).astype(np.int16),
-                       test_p_true=P[np.arange(ds.test.n), ds.test.y].astype(np.float32), seconds=seconds)
-    RunStore(Path(store_dir)).save(key, result)
-    return result
+    result = RunResult(config=cfg, W=r.W, b=r.b, history=r.history, diverged=r.diverged, test=None,
+                       test_pred=None, test_p_true=None, seconds=time.perf_counter() - t0)
+    return with_test(result, ds) if test else result
 
 
 class Experiments:
@@ -249,8 +258,14 @@ class Experiments:
     def key(self, cfg: RunConfig) -> str:
         return run_key(cfg, self.provenance)
 
-    def run(self, configs: list[RunConfig]) -> list[RunResult]:
-        """Results for ``configs``, in order: stored ones reused, the others trained (in parallel)."""
+    def run(self, configs: list[RunConfig], test: bool = True) -> list[RunResult]:
+        """Results for ``configs``, in order: stored ones reused, the others trained (in parallel).
+
+        With ``test=False`` the test set is not looked at (results have ``test=None``
+        unless a stored run already had it); with ``test=True`` a stored run that
+        lacks it gets it now. Each finished run is stored as soon as it arrives, so
+        an interrupted sweep resumes from what was done.
+        """
         keys = [self.key(c) for c in configs]
         done: dict[str, RunResult] = {}
         for k in dict.fromkeys(keys):
@@ -260,11 +275,17 @@ class Experiments:
         todo = {k: c for k, c in zip(keys, configs) if k not in done}
         self.n_reused += len(set(keys)) - len(todo)
         if todo:
-            tasks = (delayed(_run_one)(c, k, self.data_args, str(self.store.directory), self.progress_dir)
-                     for k, c in todo.items())
+            tasks = (delayed(_run_one)(c, k, self.data_args, self.progress_dir, test) for k, c in todo.items())
             n_jobs = 1 if len(todo) == 1 else self.n_jobs
             results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
             for r in tqdm(results, total=len(todo), desc="training runs", disable=not self.progress):
-                done[self.key(r.config)] = r
+                k = self.key(r.config)
+                self.store.save(k, r)
+                done[k] = r
             self.n_trained += len(todo)
+        if test:
+            for k, c in zip(keys, configs):
+                if done[k].test is None:
+                    done[k] = with_test(done[k], self.dataset(c.val_size, c.normalize, c.dtype))
+                    self.store.save(k, done[k])
         return [done[k] for k in keys]

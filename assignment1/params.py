@@ -42,6 +42,21 @@ def _milestones(name, value):
     return out
 
 
+def _range(name, value):
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise validate.ParameterError(f"{name} must be a [low, high] pair, got {value!r}")
+    lo, hi = validate.positive(f"{name}[0]", value[0]), validate.positive(f"{name}[1]", value[1])
+    if hi < lo:
+        raise validate.ParameterError(f"{name} must have low <= high, got {value!r}")
+    return [lo, hi]
+
+
+def _batches(name, value):
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
+        raise validate.ParameterError(f"{name} must be a non-empty list of batch sizes, got {value!r}")
+    return [validate.integer(f"{name}[{i}]", v, low=1) for i, v in enumerate(value)]
+
+
 def _n_jobs(name, value):
     value = validate.integer(name, value, low=-1)
     if value == 0:
@@ -69,6 +84,10 @@ CHECKS = {
     "decay_factor": validate.positive, "decay_epochs": _int(1), "decay_lam": validate.non_negative,
     "decay_baseline_eta": validate.positive, "mbce_eta": validate.positive, "ce_eta": validate.positive,
     "mbce_lam": validate.non_negative,
+    # search
+    "search_size": _int(1), "search_seed": _int(0), "search_epochs": _int(1), "search_lam": _range,
+    "search_eta": _range, "search_batches": _batches, "search_flip": _flag, "search_decay": _flag,
+    "seed_best_acc": lambda n, v: validate.real(n, v, low=0.0), "n_misclassified": _int(0),
 }
 
 
@@ -89,7 +108,8 @@ def resolve(**params) -> SimpleNamespace:
     """Checked parameters with quick mode applied.
 
     Quick mode keeps the first seed only and at most ``quick_epochs`` epochs
-    (the decay schedule keeps its shape over at most twice that).
+    (the decay schedule keeps its shape over at most twice that), and at most
+    four search candidates.
     """
     p = {name: check(name, value) for name, value in params.items()}
     if p.get("quick"):
@@ -98,6 +118,10 @@ def resolve(**params) -> SimpleNamespace:
             p["seeds"] = p["seeds"][:1]
         if "n_epochs" in p:
             p["n_epochs"] = min(p["n_epochs"], q)
+        if "search_size" in p:
+            p["search_size"] = min(p["search_size"], 4)
+        if "search_epochs" in p:
+            p["search_epochs"] = min(p["search_epochs"], q)
         if "decay_epochs" in p:
             full = p["decay_epochs"]
             p["decay_epochs"] = min(full, 2 * q)

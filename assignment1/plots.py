@@ -122,3 +122,42 @@ def template_roughness(W: np.ndarray) -> float:
     """
     imgs = np.stack([template_image(w) for w in W])  # (K, 32, 32, 3)
     return float((np.abs(np.diff(imgs, axis=1)).mean() + np.abs(np.diff(imgs, axis=2)).mean()) / 2)
+
+
+def confusion_matrix(y: np.ndarray, y_pred: np.ndarray, n_classes: int = 10) -> np.ndarray:
+    """``C: (K, K)`` with ``C[i, j]`` = examples of true class ``i`` predicted as ``j``."""
+    C = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(C, (np.asarray(y), np.asarray(y_pred)), 1)
+    return C
+
+
+def confusion_figure(C: np.ndarray, class_names: Sequence[str]) -> plt.Figure:
+    """The confusion matrix as rates per true class, with the counts written in."""
+    rates = C / np.maximum(C.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.4, 5.4))
+    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    K = len(class_names)
+    ax.set_xticks(range(K), class_names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(K), class_names, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    for i in range(K):
+        for j in range(K):
+            ax.text(j, i, str(C[i, j]), ha="center", va="center", fontsize=6,
+                    color="white" if rates[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the true class")
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(images: np.ndarray, titles: Sequence[str], cols: int = 8) -> plt.Figure:
+    """``images: (n, 32, 32, 3)`` uint8 in a grid, each with its title."""
+    rows = max(1, -(-len(images) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols, 1.7 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, img, title in zip(axes.ravel(), images, titles):
+        ax.imshow(img, interpolation="nearest")
+        ax.set_title(title, fontsize=6.5)
+    fig.tight_layout()
+    return fig

@@ -1,9 +1,18 @@
-"""Summary statistics across seeds."""
+"""Statistics of the report: summaries over seeds and significance tests.
+
+Comparisons of two models are paired twice over: on the test set (McNemar's
+exact test on the predictions of two models trained with the same seed) and
+across seeds (a paired t-test on their test accuracies).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+
+import numpy as np
+from scipy.stats import binom
+from scipy.stats import t as student_t
 
 
 def mean_std(values: Sequence[float]) -> dict:
@@ -15,3 +24,70 @@ def mean_std(values: Sequence[float]) -> dict:
     mean = math.fsum(xs) / n
     std = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else None
     return {"mean": mean, "std": std, "n": n}
+
+
+def mcnemar_exact(correct_a, correct_b) -> dict:
+    """McNemar's exact test on paired predictions of two models on the same examples.
+
+    ``correct_a, correct_b: (n,)`` booleans: whether each model got each example
+    right. Only discordant pairs count: ``b`` = A right and B wrong, ``c`` = A wrong
+    and B right. Under the null hypothesis (equal error rates) ``b ~ Binomial(b + c, 1/2)``;
+    the two-sided p-value is ``min(1, 2 P(X <= min(b, c)))``.
+    Returns ``{"b", "c", "p"}``.
+    """
+    a = np.asarray(correct_a, dtype=bool)
+    b_ = np.asarray(correct_b, dtype=bool)
+    if a.shape != b_.shape:
+        raise ValueError(f"paired predictions must have the same shape, got {a.shape} and {b_.shape}")
+    b = int(np.sum(a & ~b_))
+    c = int(np.sum(~a & b_))
+    p = 1.0 if b + c == 0 else min(1.0, 2.0 * float(binom.cdf(min(b, c), b + c, 0.5)))
+    return {"b": b, "c": c, "p": p}
+
+
+def paired_t(values_a: Sequence[float], values_b: Sequence[float]) -> dict:
+    """Paired t-test of ``values_b - values_a`` against zero (one pair per seed).
+
+    Returns ``{"n", "mean_diff", "std_diff", "t", "p"}``; ``t`` and ``p`` are None
+    with fewer than two pairs, and ``p`` is 1 when every difference is zero.
+    """
+    a = np.asarray(values_a, dtype=np.float64)
+    b = np.asarray(values_b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired values must have the same length, got {a.size} and {b.size}")
+    d = b - a
+    n = d.size
+    out = {"n": n, "mean_diff": float(d.mean()) if n else None,
+           "std_diff": float(d.std(ddof=1)) if n > 1 else None, "t": None, "p": None}
+    if n > 1:
+        if out["std_diff"] == 0:
+            out.update(t=0.0 if out["mean_diff"] == 0 else math.copysign(math.inf, out["mean_diff"]),
+                       p=1.0 if out["mean_diff"] == 0 else 0.0)
+        else:
+            t = out["mean_diff"] / (out["std_diff"] / math.sqrt(n))
+            out.update(t=float(t), p=float(2 * student_t.sf(abs(t), n - 1)))
+    return out
+
+
+def compare_runs(runs_a: Sequence, runs_b: Sequence, y: np.ndarray, alpha: float = 0.05) -> dict:
+    """Significance of ``B`` against ``A``: runs paired by seed, judged on the test set ``y: (n,)``.
+
+    Each run needs ``config.seed``, ``test_pred: (n,)`` and ``test["acc"]``. Returns
+    the mean accuracies, McNemar's exact test for every seed, how many seeds it
+    finds significant at ``alpha``, and the paired t-test over seeds.
+    """
+    by_seed = {r.config.seed: r for r in runs_a}
+    pairs = [(by_seed[r.config.seed], r) for r in runs_b if r.config.seed in by_seed]
+    if not pairs:
+        raise ValueError("no seed is shared by the two groups of runs: nothing to pair")
+    mcnemar = [{"seed": a.config.seed, **mcnemar_exact(a.test_pred == y, b.test_pred == y)} for a, b in pairs]
+    t = paired_t([a.test["acc"] for a, _ in pairs], [b.test["acc"] for _, b in pairs])
+    return {
+        "acc_a": mean_std([a.test["acc"] for a, _ in pairs]),
+        "acc_b": mean_std([b.test["acc"] for _, b in pairs]),
+        "mcnemar": mcnemar,
+        "mcnemar_significant": sum(m["p"] < alpha for m in mcnemar),
+        "paired_t": t,
+        "t_significant": t["p"] is not None and t["p"] < alpha,
+        "alpha": alpha,
+    }

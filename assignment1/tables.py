@@ -108,3 +108,47 @@ def record(section: str, name: str, rows: list[dict] | dict, reports_dir=None) -
     tmp.write_text(json.dumps(rows, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def significance_row(section: str, comparison: str, a: str, b: str, result: dict) -> dict:
+    """A summary record of :func:`assignment1.stats.compare_runs`: B against A."""
+    t = result["paired_t"]
+    n = len(result["mcnemar"])
+    significant = result["t_significant"] if t["p"] is not None else result["mcnemar_significant"] == n
+    return {
+        "section": section, "table": "significance", "comparison": comparison, "a": a, "b": b,
+        "acc_a": result["acc_a"], "acc_b": result["acc_b"],
+        "diff": result["acc_b"]["mean"] - result["acc_a"]["mean"],
+        "paired_t": t, "mcnemar": result["mcnemar"], "mcnemar_significant": result["mcnemar_significant"],
+        "n_seeds": n, "alpha": result["alpha"], "significant": bool(significant),
+    }
+
+
+def significance_markdown(rows: Sequence[dict]) -> str:
+    """Significance rows as a markdown table."""
+    body = []
+    for r in rows:
+        t = r["paired_t"]
+        body.append([r["comparison"], f"{r['acc_a']['mean']:.3f}", f"{r['acc_b']['mean']:.3f}", f"{r['diff']:+.3f}",
+                     "n/a" if t["p"] is None else f"{t['p']:.3g}",
+                     f"{r['mcnemar_significant']} of {r['n_seeds']}",
+                     "yes" if r["significant"] else "no"])
+    return simple(["comparison", "accuracy A", "accuracy B", "B - A", "paired t p", "McNemar p < 0.05 (seeds)",
+                   "significant"], body)
+
+
+def significance_text(rows: Sequence[dict]) -> str:
+    """Sentences saying which differences are significant at the 5% level, from the numbers."""
+    if not rows:
+        return ""
+    alpha = rows[0]["alpha"]
+    yes = [r for r in rows if r["significant"]]
+    no = [r for r in rows if not r["significant"]]
+    rule = ("a paired t-test over seeds" if rows[0]["paired_t"]["p"] is not None
+            else "McNemar's exact test (one seed only)")
+    parts = [f"Judged by {rule} at the {alpha:.0%} level:"]
+    if yes:
+        parts.append("significant: " + "; ".join(f"{r['comparison']} ({r['diff']:+.3f})" for r in yes) + ".")
+    if no:
+        parts.append("not significant: " + "; ".join(f"{r['comparison']} ({r['diff']:+.3f})" for r in no) + ".")
+    return " ".join(parts)

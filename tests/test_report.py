@@ -17,9 +17,11 @@ from conftest import ROOT, run_env
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 HEADINGS = ["1 Checking the gradients", "2 Training and evaluation", "3 The learnt weights",
-            "4 Bonus: improving the network", "5 Bonus: multiple binary cross-entropy", "Provenance"]
+            "4 Bonus: improving the network", "5 Bonus: multiple binary cross-entropy",
+            "6 Beyond the seed: a hyperparameter search", "Provenance"]
 TINY = ["-p", "val_size", "50", "-p", "big_val_size", "20", "-p", "n_batch", "10", "-p", "n_epochs", "3",
-        "-p", "decay_epochs", "4", "-y", "decay_milestones: [2, 3]", "-y", "seeds: [0, 1]", "-p", "n_samples", "3"]
+        "-p", "decay_epochs", "4", "-y", "decay_milestones: [2, 3]", "-y", "seeds: [0, 1]", "-p", "n_samples", "3",
+        "-p", "search_size", "3", "-p", "search_epochs", "3", "-y", "search_batches: [10, 20]"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -57,11 +59,12 @@ def test_report_writes_every_section_table_and_figure(tiny_report):
     html = (out / "report.html").read_text()
     for heading in HEADINGS:
         assert heading in html
-    for caption in ["Figure 1:", "Figure 2:", "Figure 3:", "Figure 4:", "Figure 5:", "Table 1:", "Table 2:",
-                    "Table 3:", "Table 4:", "Table 5:", "Gradient check."]:
+    for caption in [*(f"Figure {i}:" for i in range(1, 8)), *(f"Table {i}:" for i in range(1, 8)),
+                    "Gradient check.", "Search table:", "Significance of (a)", "Significance of (b)",
+                    "Significance of (c)", "Significance:"]:
         assert caption in html
     # figures are embedded, code is hidden, and the table of contents links to the sections
-    assert html.count('src="data:image/png;base64,') == 5  # Figures 1 to 5
+    assert html.count('src="data:image/png;base64,') == 7  # Figures 1 to 7
     assert "params.resolve(" not in html
     assert 'href="#1-Checking-the-gradients"' in html
     # the closing provenance section names the data and its status, and the time of each section
@@ -87,16 +90,28 @@ def test_summary_json_holds_every_table(tiny_report):
     table1 = summary["tables"]["02_training"]["table1"]
     assert len(table1) == 4
     assert [(r["lam"], r["eta"]) for r in table1] == [(0.0, 0.1), (0.0, 0.001), (0.1, 0.001), (1.0, 0.001)]
-    for row in summary["rows"]:
+    for row in summary["tables"]["02_training"]["table1"]:
         for key in ("section", "lam", "eta", "loss", "flip", "val_size", "diverged"):
             assert key in row
         for metric in ("loss", "cost", "acc"):
             stat = row["test"][metric]
             assert stat["n"] == 2 and stat["std"] is not None and stat["mean"] is not None
+    # significance of every bonus comparison: 4 + 4 + 1 in section 4, 1 in section 5, 1 in section 6
+    assert len(summary["tables"]["04_bonus_improvements"]["significance"]) == 9
+    for row in summary["tables"]["05_bonus_mbce"]["significance"]:
+        assert len(row["mcnemar"]) == 2 and row["paired_t"]["n"] == 2 and 0 <= row["paired_t"]["p"] <= 1
+    # the search table: validation results only; the chosen configuration: test results over the seeds
+    search = summary["tables"]["06_search"]["search"]
+    assert [r["rank"] for r in search] == [1, 2, 3] and all("test" not in r for r in search)
+    assert summary["tables"]["06_search"]["table6_chosen"][0]["test"]["acc"]["n"] == 2
+    results = [r for r in summary["rows"] if "test" in r]
+    for row in results:
+        for metric in ("loss", "cost", "acc"):
+            assert row["test"][metric]["n"] == 2
     sections = {r["section"] for r in summary["rows"]}
-    assert sections == {"02_training", "04_bonus_improvements", "05_bonus_mbce"}
-    assert {r["loss"] for r in summary["rows"]} == {"ce", "mbce"}
-    assert any(r["flip"] for r in summary["rows"]) and any(r["val_size"] == 20 for r in summary["rows"])
+    assert sections == {"02_training", "04_bonus_improvements", "05_bonus_mbce", "06_search"}
+    assert {r["loss"] for r in results} == {"ce", "mbce"}
+    assert any(r["flip"] for r in results) and any(r["val_size"] == 20 for r in results)
     assert summary["tables"]["01_gradient_check"]["gradient_check"]["W"]["rel_err_norm"] < 1e-6
     assert summary["data"]["official"] is False
     assert summary["parameters"]["02_training"]["n_epochs"] == 3

@@ -1,0 +1,95 @@
+"""Runs as cached experiments: parallel equals serial, the cache is reused and survives damage."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from assignment1 import experiments
+from assignment1.experiments import Experiments, RunConfig
+
+
+def configs(**kw):
+    base = dict(n_epochs=2, n_batch=10, val_size=50)
+    base.update(kw)
+    return experiments.grid([[0.0, 0.01], [0.1, 0.01]], [0, 1], **base)
+
+
+def same(a, b):
+    """Bit-identical results (wall times aside)."""
+    def values(h):
+        return {k: v for k, v in h.items() if k != "seconds"}
+
+    return (np.array_equal(a.W, b.W) and np.array_equal(a.b, b.b) and values(a.history) == values(b.history)
+            and a.test == b.test and np.array_equal(a.test_pred, b.test_pred))
+
+
+def test_parallel_and_serial_runs_are_identical(tiny_env, tmp_path):
+    serial = Experiments(reports_dir=tmp_path / "serial", n_jobs=1, progress=False).run(configs())
+    parallel = Experiments(reports_dir=tmp_path / "parallel", n_jobs=2, progress=False).run(configs())
+    assert all(same(a, b) for a, b in zip(serial, parallel))
+    assert not np.array_equal(serial[0].W, serial[1].W)  # different seeds really differ
+
+
+def test_runs_are_cached_and_reused(tiny_env, tmp_path):
+    ex = Experiments(reports_dir=tmp_path, progress=False)
+    first = ex.run(configs())
+    assert (ex.n_trained, ex.n_reused) == (4, 0)
+    again = Experiments(reports_dir=tmp_path, progress=False)
+    second = again.run(configs() + configs(flip=True)[:1])
+    assert (again.n_trained, again.n_reused) == (1, 4)
+    assert all(same(a, b) and b.cached for a, b in zip(first, second))
+
+
+def test_a_changed_parameter_retrains_only_what_it_touches(tiny_env, tmp_path):
+    ex = Experiments(reports_dir=tmp_path, progress=False)
+    ex.run(configs())
+    ex2 = Experiments(reports_dir=tmp_path, progress=False)
+    ex2.run(configs()[:2] + configs(n_epochs=3)[2:])
+    assert (ex2.n_trained, ex2.n_reused) == (2, 2)
+
+
+def test_a_damaged_cache_entry_is_recomputed_with_a_warning(tiny_env, tmp_path):
+    ex = Experiments(reports_dir=tmp_path, progress=False)
+    cfg = configs()[:1]
+    good = ex.run(cfg)[0]
+    path = ex.store.path(ex.key(cfg[0]))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # truncated on disk
+    with pytest.warns(UserWarning, match="damaged.*recomputing"):
+        again = Experiments(reports_dir=tmp_path, progress=False)
+        redone = again.run(cfg)[0]
+    assert again.n_trained == 1 and same(good, redone)
+    assert Experiments(reports_dir=tmp_path, progress=False).run(cfg)[0].cached
+
+
+def test_test_set_is_left_alone_until_asked_for(tiny_env, tmp_path):
+    ex = Experiments(reports_dir=tmp_path, progress=False)
+    blind = ex.run(configs()[:1], test=False)[0]
+    assert blind.test is None and blind.test_pred is None
+    tested = ex.run(configs()[:1])[0]
+    assert tested.test is not None and np.array_equal(tested.W, blind.W)
+    assert ex.n_trained == 1  # the test results were added to the stored run, not retrained
+
+
+def test_key_depends_on_config_data_and_code(tiny_env, tmp_path):
+    ex = Experiments(reports_dir=tmp_path, progress=False)
+    a, b = RunConfig(lam=0, eta=0.01), RunConfig(lam=0.0, eta=0.01)
+    assert ex.key(a) == ex.key(b)  # 0 and 0.0 are the same setting
+    assert ex.key(a) != ex.key(RunConfig(lam=0, eta=0.01, seed=1))
+    other = dict(ex.provenance, files={**ex.provenance["files"], "test_batch": "0" * 32})
+    assert experiments.run_key(a, other) != ex.key(a)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="dask.distributed is not installed")
+def test_runs_on_a_dask_cluster_match_local_runs(tiny_env, tmp_path):
+    from dask.distributed import Client, LocalCluster, get_task_stream
+    from joblib import parallel_config
+
+    local = Experiments(reports_dir=tmp_path / "local", n_jobs=1, progress=False).run(configs())
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                      processes=True) as cluster, Client(cluster) as client, parallel_config(backend="dask"):
+        with get_task_stream(client) as stream:
+            remote = Experiments(reports_dir=tmp_path / "dask", n_jobs=2, progress=False).run(configs())
+    # the four runs went through the cluster's workers, and came back bit for bit the same
+    assert len({t["worker"] for t in stream.data}) >= 1 and len(stream.data) >= 4
+    assert all(same(a, b) for a, b in zip(local, remote))

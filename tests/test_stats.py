@@ -1,0 +1,65 @@
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from assignment1 import stats, tables
+
+
+def test_mean_std_by_hand():
+    s = stats.mean_std([0.40, 0.42, 0.44])
+    assert s["n"] == 3 and s["mean"] == pytest.approx(0.42)
+    # sample std: sqrt(((-0.02)^2 + 0 + 0.02^2) / 2) = 0.02
+    assert s["std"] == pytest.approx(0.02)
+    assert stats.mean_std([0.5]) == {"mean": 0.5, "std": None, "n": 1}
+    assert stats.mean_std([])["n"] == 0
+
+
+def test_mcnemar_exact_on_a_known_table():
+    # 10 both right, 1 only A right, 8 only B right, 3 both wrong: b = 1, c = 8
+    a = np.array([1] * 10 + [1] + [0] * 8 + [0] * 3, bool)
+    b = np.array([1] * 10 + [0] + [1] * 8 + [0] * 3, bool)
+    r = stats.mcnemar_exact(a, b)
+    assert (r["b"], r["c"]) == (1, 8)
+    # two-sided exact p = 2 * P(X <= 1), X ~ Bin(9, 1/2) = 2 * (1 + 9) / 512
+    assert r["p"] == pytest.approx(20 / 512, abs=1e-15)
+    # symmetric, and no discordant pairs means no evidence at all
+    assert stats.mcnemar_exact(b, a)["p"] == r["p"]
+    assert stats.mcnemar_exact(a, a) == {"b": 0, "c": 0, "p": 1.0}
+    # balanced discordance: p capped at 1
+    assert stats.mcnemar_exact([1, 0], [0, 1])["p"] == 1.0
+
+
+def test_paired_t_by_hand():
+    # differences (1, 2, 2): mean 5/3, sample std 1/sqrt(3), t = (5/3) / (1/3) = 5, 2 degrees of freedom
+    r = stats.paired_t([1, 2, 3], [2, 4, 5])
+    assert r["mean_diff"] == pytest.approx(5 / 3)
+    assert r["t"] == pytest.approx(5.0)
+    # two-sided p for t = 5 with 2 dof: 1 - 5 / sqrt(27) (the t_2 distribution has a closed form)
+    assert r["p"] == pytest.approx(1 - 5 / math.sqrt(27), rel=1e-12)
+    assert stats.paired_t([0.4], [0.5])["p"] is None
+    assert stats.paired_t([1, 2], [1, 2])["p"] == 1.0
+
+
+def run(seed, acc, pred):
+    return SimpleNamespace(config=SimpleNamespace(seed=seed), test={"acc": acc}, test_pred=np.array(pred))
+
+
+def test_compare_runs_pairs_by_seed_and_counts_significance():
+    y = np.zeros(30, int)
+    # B is right on 12 more examples than A for every seed: McNemar p = 2 / 4096 each
+    a = [run(s, 0.5, [0] * 10 + [1] * 20) for s in (0, 1, 2)]
+    b = [run(s, 0.9, [0] * 22 + [1] * 8) for s in (2, 0, 1)]  # another order: pairing is by seed
+    r = stats.compare_runs(a, b, y)
+    assert [m["seed"] for m in r["mcnemar"]] == [2, 0, 1]
+    assert all((m["b"], m["c"]) == (0, 12) and m["p"] == pytest.approx(2 / 4096) for m in r["mcnemar"])
+    assert r["mcnemar_significant"] == 3
+    row = tables.significance_row("s", "B vs A", "A", "B", r)
+    assert row["diff"] == pytest.approx(0.4) and row["n_seeds"] == 3
+    # the same gain for every seed: the t-test has (almost) no spread to doubt it
+    assert r["paired_t"]["p"] < 1e-10 and row["significant"]
+    text = tables.significance_text([row])
+    assert "significant: B vs A (+0.400)" in text
+    with pytest.raises(ValueError, match="no seed"):
+        stats.compare_runs(a, [run(9, 0.5, [0] * 30)], y)
