@@ -134,10 +134,21 @@ def grid(settings, seeds, **common) -> list[RunConfig]:
 
 
 class RunStore:
-    """Finished runs on disk, one ``<key>.npz`` each, written atomically."""
+    """Finished runs on disk, one ``<key>.npz`` each, written atomically.
+
+    A write goes to ``.<key>.<pid>.tmp.npz`` and is renamed; temporary files left by
+    a process that was killed are removed when a store is opened.
+    """
 
     def __init__(self, directory: Path):
         self.directory = Path(directory)
+        for tmp in self.directory.glob(".*.tmp.npz"):
+            try:
+                os.kill(int(tmp.name.split(".")[2]), 0)  # its writer is alive: leave it
+            except (ProcessLookupError, ValueError, IndexError):
+                tmp.unlink(missing_ok=True)
+            except PermissionError:
+                pass
 
     def path(self, key: str) -> Path:
         return self.directory / f"{key}.npz"

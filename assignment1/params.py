@@ -128,3 +128,22 @@ def resolve(**params) -> SimpleNamespace:
             if "decay_milestones" in p:
                 p["decay_milestones"] = scaled_milestones(p["decay_milestones"], p["decay_epochs"], full)
     return SimpleNamespace(**p)
+
+
+def check_data_size(values: dict, n_total: int) -> None:
+    """Refuse validation sizes and batch sizes that the data at hand cannot serve.
+
+    ``values`` are one section's parameters; ``n_total`` is the number of images in
+    the training batches (50,000 for CIFAR-10).
+    """
+    val_sizes = [values[k] for k in ("val_size", "big_val_size") if k in values]
+    for name in ("val_size", "big_val_size"):
+        if name in values:
+            validate.integer(name, values[name], low=1, high=n_total - 1)
+    if not val_sizes:
+        return
+    n_train = n_total - max(val_sizes)  # the smallest training set any run of the section uses
+    if "n_batch" in values:
+        validate.integer("n_batch", values["n_batch"], low=1, high=n_train)
+    for i, v in enumerate(values.get("search_batches", [])):
+        validate.integer(f"search_batches[{i}]", v, low=1, high=n_train)

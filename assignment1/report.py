@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import sys
 import threading
@@ -22,7 +23,7 @@ import papermill
 import yaml
 from tqdm import tqdm
 
-from . import assemble, config, experiments, fetch, params, validate
+from . import assemble, config, data, experiments, fetch, params, validate
 
 
 def notebooks(sections: list[str] | None = None) -> list[Path]:
@@ -62,7 +63,24 @@ def check_overrides(overrides: dict, declared: dict[Path, dict]) -> None:
     for name, value in overrides.items():
         params.check(name, value)
     for defaults in declared.values():  # the combination each section will see
-        params.resolve(**{**defaults, **{k: v for k, v in overrides.items() if k in defaults}})
+        params.resolve(**_effective(defaults, overrides))
+
+
+def _effective(defaults: dict, overrides: dict) -> dict:
+    """A section's parameter values: its defaults, with the overrides it declares."""
+    return {**defaults, **{k: v for k, v in overrides.items() if k in defaults}}
+
+
+def warnings_in(executed: Path) -> list[str]:
+    """Warning lines a section printed (on stderr) while it ran, e.g. a damaged cache entry recomputed."""
+    nb = json.loads(executed.read_text())
+    lines = []
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                text = "".join(out.get("text", ""))
+                lines += [ln.strip() for ln in text.splitlines() if "Warning:" in ln]
+    return lines
 
 
 class RunBars:
@@ -110,7 +128,8 @@ class RunBars:
 
 def _failure(section: str, e: Exception, out: Path) -> str:
     if isinstance(e, papermill.PapermillExecutionError):
-        where = f"cell {e.cell_index} (In [{e.exec_count}])"
+        first = next((ln.strip() for ln in e.source.splitlines() if ln.strip()), "")
+        where = f"cell {e.cell_index} of the executed notebook (In [{e.exec_count}]: {first[:60]})"
         why = f"{e.ename}: {e.evalue}".strip()
     else:
         where, why = "before or between cells", f"{type(e).__name__}: {e}"
@@ -135,15 +154,23 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
     try:
         provenance = fetch.prepare(url=overrides.get("data_url") or None, md5=overrides.get("data_md5") or None,
                                    data_dir=overrides.get("data_dir") or None)
+        _, per_batch = data.load_meta(Path(provenance["batch_dir"]) / fetch.META)
     except fetch.DataError as e:
         log(f"error: {e}")
         return 1
+    try:  # sizes the data at hand cannot serve are refused before anything runs, too
+        for path in paths:
+            params.check_data_size(params.resolve(**_effective(declared[path], overrides)).__dict__,
+                                   per_batch * len(fetch.TRAIN_BATCHES))
+    except validate.ParameterError as e:
+        log(f"error: {e}")
+        return 2
 
     out_dir = config.reports_dir(overrides.get("reports_dir") or None)
     executed_dir, tables_dir = out_dir / "executed", out_dir / "tables"
     executed_dir.mkdir(parents=True, exist_ok=True)
     progress_dir = out_dir / ".progress"
-    used = {p.stem: {**declared[p], **{k: v for k, v in overrides.items() if k in declared[p]}} for p in paths}
+    used = {p.stem: _effective(declared[p], overrides) for p in paths}
     timings: dict[str, float] = {}
     environ = {experiments.PROGRESS_ENV: str(progress_dir)}
     saved = {k: os.environ.get(k) for k in environ}
@@ -165,6 +192,8 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
                     log(f"error: {_failure(path.stem, e, out)}")
                     return 1
                 timings[path.stem] = time.perf_counter() - t0
+                for line in warnings_in(out):
+                    log(f"warning in {path.stem}: {line}")
     except KeyboardInterrupt:
         log("interrupted: finished runs are stored; rerun to resume from them")
         return 130

@@ -52,8 +52,9 @@ def summarize(results: Iterable[RunResult], section: str, table: str) -> list[di
 
 
 def final(runs: Sequence[RunResult], key: str) -> float:
-    """Mean over ``runs`` of the last recorded value of ``history[key]``."""
-    return sum(r.history[key][-1] for r in runs) / len(runs)
+    """Mean over ``runs`` of the last recorded value of ``history[key]`` (nan if no run recorded one)."""
+    last = [r.history[key][-1] for r in runs if r.history[key]]
+    return sum(last) / len(last) if last else float("nan")
 
 
 def roughness(runs: Sequence[RunResult], key: str) -> float:
@@ -68,9 +69,15 @@ def roughness(runs: Sequence[RunResult], key: str) -> float:
 
 
 def simple(header: Sequence[str], rows: Sequence[Sequence]) -> str:
-    """A plain markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    """A plain markdown table.
+
+    The separator's dashes follow each column's widest cell, which pandoc (the PDF
+    route) turns into relative column widths when the table is wider than a line.
+    """
+    cells = [[str(c) for c in header], *([str(c) for c in row] for row in rows)]
+    widths = [max(3, min(40, max(len(r[i]) for r in cells))) for i in range(len(header))]
+    lines = ["| " + " | ".join(cells[0]) + " |", "|" + "|".join("-" * w for w in widths) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in cells[1:]]
     return "\n".join(lines)
 
 
@@ -86,17 +93,15 @@ def fmt(stat: dict, digits: int = 3) -> str:
 def markdown(rows: Sequence[dict], columns: Sequence[tuple[str, str]] | None = None) -> str:
     """A markdown table of summary rows. ``columns``: (header, row key) pairs shown before the metrics."""
     columns = columns or [(r"$\lambda$", "lam"), (r"$\eta$", "eta")]
-    head = [h for h, _ in columns] + ["Loss", "Cost", "Accuracy", "Runs"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for r in rows:
         cells = [f"{r[k]:g}" if isinstance(r[k], float) else str(r[k]) for _, k in columns]
         cells = [c if c else "-" for c in cells]
-        cells += [fmt(r["test"]["loss"], 2), fmt(r["test"]["cost"], 2), fmt(r["test"]["acc"], 3)]
         runs = f"{r['test']['acc']['n']}"
         if r["n_diverged"]:
             runs += f" ({r['n_diverged']} diverged)"
-        lines.append("| " + " | ".join(cells + [runs]) + " |")
-    return "\n".join(lines)
+        body.append(cells + [fmt(r["test"][m]) for m in METRICS] + [runs])
+    return simple([h for h, _ in columns] + ["Loss", "Cost", "Accuracy", "Runs"], body)
 
 
 def record(section: str, name: str, rows: list[dict] | dict, reports_dir=None) -> Path:

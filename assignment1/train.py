@@ -133,11 +133,10 @@ def train(
     ``W <- W - eta (G^T X_b / m + 2 lam W)``): each batch is gathered once into
     a reused buffer; BLAS runs on one thread, on blocks of at most 32 rows, where
     its small-matrix kernels are fast, and the backward product accumulates
-    straight into ``W``. Without flips, the training-set evaluation of epoch
-    ``e``'s weights is fused into epoch ``e + 1``: each gathered block is also
-    multiplied by those weights, so the data is read once per epoch instead of
-    twice; the last epoch, and every epoch of a flip run (whose batches are not
-    the training set as it is), are evaluated by a separate pass. Independent
+    straight into ``W``. The training-set evaluation of epoch ``e``'s weights is
+    fused into epoch ``e + 1``: each gathered block is also multiplied by those
+    weights, before any of its rows is flipped, so the data is read once per
+    epoch instead of twice; the last epoch is evaluated by a separate pass. Independent
     runs go to separate processes, one core each (:mod:`assignment1.experiments`).
     """
     check_params(X.shape[0], lam=lam, eta=eta, n_epochs=n_epochs, n_batch=n_batch, seed=seed,
@@ -176,7 +175,7 @@ def train(
             t0 = time.perf_counter()
             eta_e = float(eta_schedule(epoch)) if eta_schedule else eta
             W_prev, b_prev = snapshots[-1]
-            fused = epoch > 0 and not flip  # evaluate the previous epoch's weights on the way
+            fused = epoch > 0  # evaluate the previous epoch's weights on the way
             perm = shuffle_rng.permutation(n)
             flips = flip_rng.random(n) < 0.5 if flip else None
             ye = y[perm]
@@ -205,14 +204,11 @@ def train(
                          overwrite_c=True)
                 b -= G.sum(axis=0)
             if epoch > 0:
-                if fused:
-                    S_eval += b_prev
-                    value, _ = model.LOSSES_OF_SCORES[loss](S_eval, Y[perm], grad=False)
-                    tr = {"loss": value, "cost": value + model.l2(W_prev, lam),
-                          "acc": model.accuracy(ye, S_eval.argmax(axis=1))}
-                    va = model.evaluate(W_prev, b_prev, X_val, Y_val, lam, loss)
-                else:
-                    tr, va = evaluate(W_prev, b_prev)
+                S_eval += b_prev
+                value, _ = model.LOSSES_OF_SCORES[loss](S_eval, Y[perm], grad=False)
+                tr = {"loss": value, "cost": value + model.l2(W_prev, lam),
+                      "acc": model.accuracy(ye, S_eval.argmax(axis=1))}
+                va = model.evaluate(W_prev, b_prev, X_val, Y_val, lam, loss)
                 if not record(tr, va):
                     # that epoch failed: keep the one before it
                     diverged, keep, restore = True, epoch - 1, snapshots[0]

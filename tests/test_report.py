@@ -10,7 +10,7 @@ import nbformat
 import papermill
 import pytest
 
-from assignment1 import assemble, config, report
+from assignment1 import assemble, report
 
 from cifar_format import make_batches, write_archive
 from conftest import ROOT, run_env
@@ -160,17 +160,26 @@ def test_command_line_overrides_are_typed_like_papermill(tmp_path):
                          "settings": [[0, 0.1]]}
 
 
-def test_failing_section_keeps_previous_report_and_names_the_cell(tmp_path, tiny_env, capsys):
-    out = config.reports_dir()
-    out.mkdir(parents=True)
+def test_failing_section_keeps_previous_report_and_names_the_cell(tmp_path, tiny_env):
+    # a copy of the project's notebooks in which section 2 fails after its setup
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    for nb_path in NOTEBOOKS:
+        nb = nbformat.read(nb_path, as_version=4)
+        if nb_path.stem == "02_training":
+            nb.cells.insert(4, nbformat.v4.new_code_cell('raise RuntimeError("boom in section 2")'))
+        nbformat.write(nb, root / "notebooks" / nb_path.name)
+    out = tmp_path / "reports"
+    out.mkdir()
     (out / "report.html").write_text("previous report")
-    # n_batch larger than the training set passes the generic check but fails inside section 2
-    status = report.run({"val_size": 50, "n_batch": 100000, "n_epochs": 1, "seeds": [0]}, sections=["02"])
-    assert status == 1
-    err = capsys.readouterr().out
-    assert "section 02_training failed in cell" in err and "n_batch" in err
+    r = subprocess.run([sys.executable, "-m", "assignment1.report", "--sections", "01", "02", "-p", "val_size", "50",
+                        "-p", "n_batch", "10", "-p", "n_epochs", "1", "-y", "seeds: [0]", "-p", "n_samples", "2"],
+                       capture_output=True, text=True, env=run_env(A1_ROOT=root), timeout=600)
+    assert r.returncode == 1
+    assert "section 02_training failed in cell" in r.stderr
+    assert 'raise RuntimeError("boom in section 2")' in r.stderr and "RuntimeError: boom in section 2" in r.stderr
     assert (out / "report.html").read_text() == "previous report"
-    assert (out / "executed" / "02_training.ipynb").exists()
+    assert "boom in section 2" in (out / "executed" / "02_training.ipynb").read_text()
 
 
 def test_notebook_runs_under_papermill_from_any_directory(tiny_env, tmp_path):

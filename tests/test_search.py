@@ -22,7 +22,7 @@ def test_sampling_is_seeded_and_inside_the_space():
         assert c.schedule is None or (c.schedule.eta0 == c.eta and c.schedule.milestones == (5, 8))
 
 
-def run_search(tmp_path, monkeypatch, name, poison):
+def run_search(tmp_path, name, poison):
     files = make_batches(n_per_batch=60)
     if poison:  # the same data, but every test label changed
         import pickle
@@ -38,9 +38,9 @@ def run_search(tmp_path, monkeypatch, name, poison):
     return search.table(found), found[search.select(found)].config, ex
 
 
-def test_poisoned_test_labels_do_not_change_the_selection(tmp_path, monkeypatch):
-    clean_table, clean_choice, ex_clean = run_search(tmp_path, monkeypatch, "clean", poison=False)
-    bad_table, bad_choice, ex_bad = run_search(tmp_path, monkeypatch, "poisoned", poison=True)
+def test_poisoned_test_labels_do_not_change_the_selection(tmp_path):
+    clean_table, clean_choice, ex_clean = run_search(tmp_path, "clean", poison=False)
+    bad_table, bad_choice, ex_bad = run_search(tmp_path, "poisoned", poison=True)
     assert ex_clean.provenance["files"]["test_batch"] != ex_bad.provenance["files"]["test_batch"]
     assert clean_table == bad_table and clean_choice == bad_choice
     # the table holds validation results only
