@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--normalize", default="per_feature", help="per_feature or global")
     p.add_argument("--dtype", default="float32", help="float32 or float64")
     p.add_argument("--init-std", type=float, default=0.1, help="std of the N(0, std^2) initialization")
+    p.add_argument("--workers", type=int, default=2 if (os.cpu_count() or 1) > 1 else 1,
+                   help="1, or 2 to gather and evaluate in a second process (same results; default: 2 on 2+ cores)")
     p.add_argument("--json", type=Path, help="write results and per-epoch history to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_data_args(p)
@@ -62,6 +65,7 @@ def _check_train_args(a: argparse.Namespace) -> None:
     validate.choice("--normalize", a.normalize, data.NORMALIZATIONS)
     validate.choice("--dtype", a.dtype, data.DTYPES)
     validate.positive("--init-std", a.init_std)
+    validate.integer("--workers", a.workers, low=1, high=2)
     if a.json is not None and not a.json.parent.is_dir():
         raise validate.ParameterError(f"--json: directory {a.json.parent} does not exist")
 
@@ -83,7 +87,7 @@ def _train(a: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = train.train(ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, lam=a.lam, eta=a.eta,
                          n_epochs=a.epochs, n_batch=a.batch, seed=a.seed, loss=a.loss, flip=a.flip,
-                         init_std=a.init_std, dtype=a.dtype, progress=not a.quiet)
+                         init_std=a.init_std, dtype=a.dtype, workers=a.workers, progress=not a.quiet)
     seconds = time.perf_counter() - t0
     test = model.evaluate(result.W, result.b, ds.test.X, ds.test.Y, a.lam, a.loss)
     status = f"DIVERGED after epoch {len(result.history['epoch'])}; " if result.diverged else ""

@@ -158,3 +158,22 @@ def test_optimized_loop_matches_a_plain_reference(tiny, loss, flip):
     r32 = train.train(tiny.train.X, tiny.train.Y, tiny.val.X, tiny.val.Y, dtype="float32", **kw)
     np.testing.assert_allclose(r32.W, W_ref, rtol=0, atol=1e-5 * np.abs(W_ref).max())
     np.testing.assert_array_equal(model.predict(r32.W, r32.b, tiny.test.X), model.predict(W_ref, b_ref, tiny.test.X))
+
+
+@pytest.mark.parametrize("kw", [{}, {"flip": True}, {"loss": "mbce", "n_batch": 7}],
+                         ids=["ce", "flip", "mbce-odd-batches"])
+def test_two_workers_give_bit_identical_results(tiny, kw):
+    one = fit(tiny, workers=1, n_epochs=3, **kw)
+    two = fit(tiny, workers=2, n_epochs=3, **kw)
+    assert np.array_equal(one.W, two.W) and np.array_equal(one.b, two.b)
+    assert {k: v for k, v in one.history.items() if k != "seconds"} == \
+        {k: v for k, v in two.history.items() if k != "seconds"}
+
+
+def test_a_failing_helper_process_is_an_error_not_a_hang(tiny, monkeypatch):
+    def broken(self, *args):
+        raise ValueError("simulated failure in the helper")
+
+    monkeypatch.setattr(train._Partner, "_serve", broken)
+    with pytest.raises(RuntimeError, match="helper process failed"):
+        fit(tiny, workers=2)
