@@ -75,7 +75,7 @@ def simple(header: Sequence[str], rows: Sequence[Sequence]) -> str:
     route) turns into relative column widths when the table is wider than a line.
     """
     cells = [[str(c) for c in header], *([str(c) for c in row] for row in rows)]
-    widths = [max(3, min(40, max(len(r[i]) for r in cells))) for i in range(len(header))]
+    widths = [max(8, min(30, max(len(r[i]) for r in cells))) for i in range(len(header))]
     lines = ["| " + " | ".join(cells[0]) + " |", "|" + "|".join("-" * w for w in widths) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in cells[1:]]
     return "\n".join(lines)
