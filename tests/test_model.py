@@ -102,3 +102,13 @@ def test_accuracy_and_predict():
     ev = model.evaluate(W, np.zeros(2), X, np.eye(2)[[0, 1, 1]], lam=0.5)
     assert ev["acc"] == pytest.approx(2 / 3)
     assert ev["cost"] == pytest.approx(ev["loss"] + 0.5 * 2)
+
+
+def test_forward_probabilities():
+    rng = np.random.default_rng(2)
+    W, b, X = rng.normal(size=(10, 6)), rng.normal(size=10), rng.normal(size=(4, 6))
+    P = model.probabilities(W, b, X, "ce")
+    np.testing.assert_allclose(P.sum(axis=1), 1.0)
+    np.testing.assert_allclose(P, model.softmax(X @ W.T + b))
+    Q = model.probabilities(W, b, X, "mbce")  # independent sigmoids: each in (0, 1), no constraint on the sum
+    np.testing.assert_allclose(Q, 1 / (1 + np.exp(-(X @ W.T + b))))
