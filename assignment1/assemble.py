@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import platform
 import re
 import shutil
@@ -23,6 +22,7 @@ import nbformat
 from nbconvert import HTMLExporter, PDFExporter
 
 from . import config, experiments, fetch
+from .files import write_atomic
 
 TITLE = "DD2424 Assignment 1: a one-layer network on CIFAR-10"
 PACKAGES = ("numpy", "matplotlib", "joblib", "threadpoolctl", "papermill", "nbconvert", "nbformat")
@@ -83,14 +83,6 @@ def combine(executed: list[Path], closing_markdown: str) -> nbformat.NotebookNod
 
 def _exporter_options(show_code: bool) -> dict:
     return {"exclude_input": not show_code, "exclude_input_prompt": True, "exclude_output_prompt": True}
-
-
-def _write_atomic(path: Path, payload: bytes | str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if isinstance(payload, str):
-        payload = payload.encode()
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
 
 
 def to_html(nb: nbformat.NotebookNode, show_code: bool = False) -> str:
@@ -183,15 +175,15 @@ def write_report(executed: list[Path], out_dir: Path, closing_markdown: str, sum
     pdf_bytes = None
     if pdf and pdf_available():
         pdf_bytes = to_pdf(nb, show_code)
-    _write_atomic(out_dir / "report.ipynb", nbformat.writes(nb))
-    _write_atomic(out_dir / "report.html", html_text)
+    write_atomic(out_dir / "report.ipynb", nbformat.writes(nb))
+    write_atomic(out_dir / "report.html", html_text)
     written["html"] = out_dir / "report.html"
     if pdf_bytes is not None:
-        _write_atomic(out_dir / "report.pdf", pdf_bytes)
+        write_atomic(out_dir / "report.pdf", pdf_bytes)
         written["pdf"] = out_dir / "report.pdf"
     else:
         (out_dir / "report.pdf").unlink(missing_ok=True)  # a stale PDF would not match the HTML
         written["pdf_note"] = PDF_HINT if pdf else "PDF skipped (--no-pdf)"
-    _write_atomic(out_dir / "summary.json", json.dumps(summary_obj, indent=2, sort_keys=True) + "\n")
+    write_atomic(out_dir / "summary.json", json.dumps(summary_obj, indent=2, sort_keys=True) + "\n")
     written["summary"] = out_dir / "summary.json"
     return written

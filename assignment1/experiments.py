@@ -29,6 +29,7 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from . import config, data, fetch, model, train, validate
+from .files import write_atomic
 from .train import StepSchedule
 
 #: Modules whose source determines a run's numbers; editing one retrains.
@@ -200,9 +201,7 @@ def _progress_writer(progress_dir: str | None, key: str, label: str):
     path = Path(progress_dir) / f"{key}.txt"
 
     def on_epoch(done: int, total: int) -> None:
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(f"{done} {total} {label}")
-        os.replace(tmp, path)
+        write_atomic(path, f"{done} {total} {label}")
 
     return on_epoch, path
 
@@ -213,7 +212,7 @@ def with_test(r: RunResult, ds: data.Dataset) -> RunResult:
     S = model.scores(r.W, r.b, ds.test.X)
     P = model.ACTIVATIONS[cfg.loss](S)
     return dataclasses.replace(
-        r, test=model.evaluate(r.W, r.b, ds.test.X, ds.test.Y, cfg.lam, cfg.loss),
+        r, test=model.evaluate_scores(S, ds.test.Y, r.W, cfg.lam, cfg.loss),
         test_pred=S.argmax(axis=1).astype(np.int16), test_p_true=P[np.arange(ds.test.n), ds.test.y].astype(np.float32))
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import config
+from .files import write_atomic
 
 BATCH_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -201,12 +202,6 @@ def _verify_batches(batch_dir: Path) -> dict[str, str]:
     return {name: md5sum(batch_dir / name) for name in OFFICIAL_BATCH_MD5}
 
 
-def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def read_provenance(data_dir: str | os.PathLike | None = None) -> dict | None:
     """The provenance record of a prepared data directory, or None if there is none."""
     path = config.data_dir(data_dir) / PROVENANCE_NAME
@@ -255,7 +250,7 @@ def prepare(
         "mismatched": mismatched,
         "batch_dir": str(batch_dir),
     }
-    _write_json_atomic(directory / PROVENANCE_NAME, provenance)
+    write_atomic(directory / PROVENANCE_NAME, json.dumps(provenance, indent=2) + "\n")
     return provenance
 
 

@@ -158,12 +158,15 @@ def predict(W, b, X) -> np.ndarray:
     return scores(W, b, X).argmax(axis=1)
 
 
+def evaluate_scores(S: np.ndarray, Y: np.ndarray, W: np.ndarray, lam: float = 0.0, loss: str = "ce") -> dict:
+    """Loss, cost and accuracy from scores ``S: (n, K)`` of the weights ``W`` against ``Y: (n, K)``."""
+    value, _ = LOSSES_OF_SCORES[loss](S, Y, grad=False)
+    return {"loss": value, "cost": value + l2(W, lam), "acc": accuracy(Y.argmax(axis=1), S.argmax(axis=1))}
+
+
 def evaluate(W, b, X, Y, lam: float = 0.0, loss: str = "ce") -> dict[str, float]:
     """Loss, cost and accuracy of ``(W, b)`` on ``X: (n, d)``, ``Y: (n, K)``, from one product ``X W^T``."""
-    S = scores(W, b, X)
-    value, _ = LOSSES_OF_SCORES[loss](S, Y, grad=False)
-    acc = accuracy(Y.argmax(axis=1), S.argmax(axis=1))
-    return {"loss": value, "cost": value + l2(W, lam), "acc": acc}
+    return evaluate_scores(scores(W, b, X), Y, W, lam, loss)
 
 
 def accuracy(y: np.ndarray, y_pred: np.ndarray) -> float:

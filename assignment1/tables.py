@@ -7,12 +7,12 @@ the report runner merges them into ``reports/summary.json``.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from . import config
 from .experiments import RunResult
+from .files import write_atomic
 from .stats import mean_std
 
 METRICS = ("loss", "cost", "acc")
@@ -109,9 +109,7 @@ def record(section: str, name: str, rows: list[dict] | dict, reports_dir=None) -
     directory = config.reports_dir(reports_dir) / "tables" / section
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.json"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(rows, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(rows, indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -116,9 +116,7 @@ def _epoch_metrics(S_eval, W_prev, b_prev, Y_perm, X_val, Y_val, lam, loss) -> t
     in place), ``Y_perm: (n, K)`` the labels in the same order.
     """
     S_eval += b_prev
-    value, _ = model.LOSSES_OF_SCORES[loss](S_eval, Y_perm, grad=False)
-    tr = {"loss": value, "cost": value + model.l2(W_prev, lam),
-          "acc": model.accuracy(Y_perm.argmax(axis=1), S_eval.argmax(axis=1))}
+    tr = model.evaluate_scores(S_eval, Y_perm, W_prev, lam, loss)
     return tr, model.evaluate(W_prev, b_prev, X_val, Y_val, lam, loss)
 
 
