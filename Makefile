@@ -44,7 +44,7 @@ lab: ## open the notebooks in JupyterLab (installs it into .venv first)
 	$(VENV)/bin/jupyter lab notebooks/
 
 lint: setup ## check style with ruff
-	$(PY) -m ruff check assignment1 tests
+	$(PY) -m ruff check assignment1 tests notebooks benchmarks
 
 clean: ## remove generated files (reports/, caches); keeps data/ and .venv/
 	rm -rf reports .pytest_cache .ruff_cache build *.egg-info

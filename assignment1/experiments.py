@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
-from tqdm.auto import tqdm
 
 from . import config, data, fetch, model, train, validate
 from .files import write_atomic
+from .progress import bar as progress_bar
 from .train import StepSchedule
 
 #: Modules whose source determines a run's numbers; editing one retrains.
@@ -85,6 +85,14 @@ class RunConfig:
         if self.flip:
             parts.append("flip")
         return ", ".join(parts)
+
+    @property
+    def eta_text(self) -> str:
+        """The learning rate as tables show it: a constant, or where it starts and when it drops."""
+        if self.schedule is None:
+            return f"{self.eta:g} constant"
+        s = self.schedule
+        return f"{s.eta0:g}, x{s.factor:g} at epochs {', '.join(map(str, s.milestones))}"
 
     def without_seed(self) -> str:
         """A hashable identity shared by the seeds of one setting."""
@@ -188,7 +196,9 @@ class RunStore:
             return None
 
 
-@functools.lru_cache(maxsize=2)
+# One data set per process: a worker holding two (~0.6 GB each) looks to joblib's loky like a
+# memory leak, and it restarts the worker with a warning. Runs of one data set come together.
+@functools.lru_cache(maxsize=1)
 def _dataset(data_dir: str, url: str | None, md5: str | None, val_size: int, normalize: str,
              dtype: str) -> data.Dataset:
     return data.load_cifar10(data_dir, val_size=val_size, normalize=normalize, dtype=dtype, url=url, md5=md5,
@@ -288,7 +298,7 @@ class Experiments:
             tasks = (delayed(_run_one)(c, k, self.data_args, self.progress_dir, test) for k, c in todo.items())
             n_jobs = 1 if len(todo) == 1 else self.n_jobs
             results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
-            for r in tqdm(results, total=len(todo), desc="training runs", disable=not self.progress):
+            for r in progress_bar(results, show=self.progress, total=len(todo), desc="training runs"):
                 k = self.key(r.config)
                 self.store.save(k, r)
                 done[k] = r

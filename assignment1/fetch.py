@@ -23,10 +23,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from . import config
 from .files import write_atomic
+from .progress import bar as progress_bar
 
 BATCH_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -92,7 +91,7 @@ def download(url: str, md5: str, dest: Path, progress: bool = True, timeout: flo
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
+            with progress_bar(show=progress, total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
                 for chunk in iter(lambda: response.read(_CHUNK), b""):
                     out.write(chunk)
                     h.update(chunk)

@@ -14,14 +14,19 @@ import argparse
 import ast
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import papermill
 import yaml
+from jupyter_client.manager import AsyncKernelManager
 from tqdm import tqdm
+from traitlets import CaselessStrEnum, Unicode, default
+from traitlets.config import Config
 
 from . import assemble, config, data, experiments, fetch, params, validate
 
@@ -126,6 +131,21 @@ class RunBars:
             bar.close()
 
 
+class LocalKernelManager(AsyncKernelManager):
+    """Section kernels that talk over Unix sockets in a private directory, not TCP.
+
+    No port is opened to the machine (ipykernel 7 warns about unencrypted TCP on
+    every start), and the sockets stay out of the notebooks' working directory.
+    """
+
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+    socket_dir = Unicode("", config=True, help="directory for the kernel's sockets (the temporary directory if empty)")
+
+    @default("ip")
+    def _ip_default(self):
+        return os.path.join(self.socket_dir or tempfile.gettempdir(), "kernel")
+
+
 def _failure(section: str, e: Exception, out: Path) -> str:
     if isinstance(e, papermill.PapermillExecutionError):
         first = next((ln.strip() for ln in e.source.splitlines() if ln.strip()), "")
@@ -175,6 +195,10 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
     environ = {experiments.PROGRESS_ENV: str(progress_dir)}
     saved = {k: os.environ.get(k) for k in environ}
     os.environ.update(environ)
+    # Unix sockets where the platform has them; a short private path keeps under the socket-path limit.
+    socket_dir = tempfile.mkdtemp(prefix="a1-kernel-") if os.name == "posix" else None
+    kernel = ({"kernel_manager_class": LocalKernelManager,
+               "config": Config({"LocalKernelManager": {"socket_dir": socket_dir}})} if socket_dir else {})
     try:
         with RunBars(progress_dir), tqdm(paths, desc="report sections", unit="section", position=0) as bar:
             for path in bar:
@@ -186,7 +210,7 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
                 try:
                     papermill.execute_notebook(
                         str(path), str(out), parameters={k: v for k, v in overrides.items() if k in declared[path]},
-                        cwd=str(config.NOTEBOOKS_DIR), progress_bar=False)
+                        cwd=str(config.NOTEBOOKS_DIR), progress_bar=False, **kernel)
                 except Exception as e:  # papermill's error or a dead kernel: report it, keep the notebook
                     bar.close()
                     log(f"error: {_failure(path.stem, e, out)}")
@@ -198,6 +222,8 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
         log("interrupted: finished runs are stored; rerun to resume from them")
         return 130
     finally:
+        if socket_dir:
+            shutil.rmtree(socket_dir, ignore_errors=True)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

@@ -43,6 +43,7 @@ def summarize(results: Iterable[RunResult], section: str, table: str) -> list[di
             "n_epochs": c.n_epochs,
             "n_batch": c.n_batch,
             "schedule": None if c.schedule is None else c.to_dict()["schedule"],
+            "eta_text": c.eta_text,
             "seeds": [r.config.seed for r in group],
             "test": {m: mean_std([r.test[m] for r in group]) for m in METRICS},
             "diverged": any(r.diverged for r in group),

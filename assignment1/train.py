@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import get_blas_funcs
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from . import model, validate
 from .data import DTYPES
 from .data import flip as mirror
+from .progress import bar as progress_bar
 
 HISTORY_KEYS = ("train_loss", "train_cost", "train_acc", "val_loss", "val_cost", "val_acc")
 
@@ -305,7 +305,7 @@ def train(
         return model.evaluate(W_e, b_e, X, Y, lam, loss), model.evaluate(W_e, b_e, X_val, Y_val, lam, loss)
 
     with threadpool_limits(limits=1), np.errstate(over="ignore", invalid="ignore"), \
-            tqdm(range(n_epochs), desc=f"lam={lam:g} eta={eta:g}", disable=not progress, leave=False) as bar:
+            progress_bar(range(n_epochs), show=progress, desc=f"lam={lam:g} eta={eta:g}", leave=False) as bar:
         if workers == 2 and hasattr(os, "fork"):
             partner = _Partner(X, Y, X_val, Y_val, n_batch, lam, loss)
         try:

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import papermill
@@ -46,7 +47,9 @@ def tiny_report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
     archive = tmp / "cifar-10-python.tar.gz"
     md5 = write_archive(archive, make_batches(n_per_batch=60))
-    env = run_env(CIFAR10_URL=archive, CIFAR10_MD5=md5, A1_DATA_DIR=tmp / "data", A1_REPORTS_DIR=tmp / "reports")
+    (tmp / "tmp").mkdir()
+    env = run_env(CIFAR10_URL=archive, CIFAR10_MD5=md5, A1_DATA_DIR=tmp / "data", A1_REPORTS_DIR=tmp / "reports",
+                  TMPDIR=tmp / "tmp")
     r = subprocess.run([sys.executable, "-m", "assignment1.report", *TINY], capture_output=True, text=True,
                        env=env, timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -71,6 +74,16 @@ def test_report_writes_every_section_table_and_figure(tiny_report):
     assert "NOT the official CIFAR-10" in html
     for nb in NOTEBOOKS:
         assert f"| {nb.stem} |" in (out / "report.ipynb").read_text().replace("\\n", "\n")
+
+
+def test_clean_run_warns_of_nothing_and_leaves_no_kernel_sockets(tiny_report):
+    out, env, r = tiny_report
+    # nothing went wrong, so nothing is surfaced: no section warning, no kernel log line
+    assert "warning in" not in r.stdout + r.stderr
+    assert "WARNING" not in r.stderr and "TqdmWarning" not in r.stdout + r.stderr
+    # the kernels talked over Unix sockets in a private directory, removed afterwards
+    assert list(Path(env["TMPDIR"]).glob("a1-kernel-*")) == []
+    assert list((ROOT / "notebooks").glob("kernel*")) == []
 
 
 def test_combined_notebook_drops_injected_cells_and_has_fresh_ids(tiny_report):
