@@ -70,7 +70,7 @@ def combine(executed: list[Path], closing_markdown: str) -> nbformat.NotebookNod
     # from the metadata and builds its own contents (headings carry their numbers already).
     front = [
         _raw(f"<h1>{html.escape(TITLE)}</h1><nav><h2>Contents</h2><ul>{toc}</ul></nav>", "text/html"),
-        _raw("\\setcounter{secnumdepth}{0}\n\\tableofcontents", "text/latex"),
+        _raw("\\setcounter{secnumdepth}{0}\n\\tableofcontents\n\\clearpage", "text/latex"),
     ]
     out = nbformat.v4.new_notebook(cells=front + cells, metadata=dict(nbs[0].metadata))
     out.metadata.pop("papermill", None)

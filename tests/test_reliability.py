@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,8 +33,9 @@ def tiny_data(tmp_path):
     """Environment for subprocesses: a tiny archive, a data directory and a reports directory."""
     archive = tmp_path / "cifar-10-python.tar.gz"
     md5 = write_archive(archive, make_batches(n_per_batch=60))
+    (tmp_path / "tmp").mkdir()  # temporary files (the kernels' socket directory) stay in the test's own space
     return run_env(CIFAR10_URL=archive, CIFAR10_MD5=md5, A1_DATA_DIR=tmp_path / "data",
-                   A1_REPORTS_DIR=tmp_path / "reports")
+                   A1_REPORTS_DIR=tmp_path / "reports", TMPDIR=tmp_path / "tmp")
 
 
 # --- downloads ---------------------------------------------------------------------------------
@@ -142,6 +144,8 @@ def test_an_interrupted_report_resumes_from_the_finished_runs(tiny_data, sig):
     os.killpg(proc.pid, sig)  # the runner, its kernel and its workers, as Ctrl-C or kill -9 would
     proc.communicate(timeout=120)
     assert proc.returncode != 0
+    if sig == signal.SIGINT:  # Ctrl-C lets the runner clean up after its kernels
+        assert not list(Path(tiny_data["TMPDIR"]).glob("a1-kernel-*"))
     done = [f for f in run_files(tiny_data) if not f.startswith(".")]
     assert 0 < len(done) < 12
     store = experiments.RunStore(runs_dir)
