@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import io
 import json
 import os
 import time
@@ -28,7 +29,7 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from . import config, data, fetch, model, train, validate
-from .files import write_atomic
+from .files import remove_stale_temporaries, write_atomic
 from .progress import bar as progress_bar
 from .train import StepSchedule
 
@@ -77,9 +78,7 @@ class RunConfig:
 
     @property
     def label(self) -> str:
-        parts = [f"lam={self.lam:g}", f"eta={self.eta:g}"]
-        if self.schedule:
-            parts[1] = f"eta={self.schedule.eta0:g}, x{self.schedule.factor:g} at {list(self.schedule.milestones)}"
+        parts = [f"lam={self.lam:g}", f"eta={self.eta_text if self.schedule else format(self.eta, 'g')}"]
         if self.loss != "ce":
             parts.append(self.loss)
         if self.flip:
@@ -143,21 +142,15 @@ def grid(settings, seeds, **common) -> list[RunConfig]:
 
 
 class RunStore:
-    """Finished runs on disk, one ``<key>.npz`` each, written atomically.
+    """Finished runs on disk, one ``<key>.npz`` each, written atomically and flushed to disk.
 
-    A write goes to ``.<key>.<pid>.tmp.npz`` and is renamed; temporary files left by
-    a process that was killed are removed when a store is opened.
+    Temporary files left by a process that was killed while writing are removed
+    when a store is opened.
     """
 
     def __init__(self, directory: Path):
         self.directory = Path(directory)
-        for tmp in self.directory.glob(".*.tmp.npz"):
-            try:
-                os.kill(int(tmp.name.split(".")[2]), 0)  # its writer is alive: leave it
-            except (ProcessLookupError, ValueError, IndexError):
-                tmp.unlink(missing_ok=True)
-            except PermissionError:
-                pass
+        remove_stale_temporaries(self.directory)
 
     def path(self, key: str) -> Path:
         return self.directory / f"{key}.npz"
@@ -169,11 +162,9 @@ class RunStore:
         arrays = {"W": r.W, "b": r.b, "meta": np.array(json.dumps(meta))}
         if r.test is not None:
             arrays.update(test_pred=r.test_pred, test_p_true=r.test_p_true)
-        tmp = self.directory / f".{key}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, **arrays)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path(key))
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        write_atomic(self.path(key), buf.getvalue(), durable=True)
 
     def load(self, key: str) -> RunResult | None:
         """The stored run, or None if absent; a damaged entry is removed with a warning."""

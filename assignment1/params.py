@@ -23,38 +23,19 @@ def _flag(name, value):
 
 
 def _settings(name, value):
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
-        raise validate.ParameterError(f"{name} must be a non-empty list of [lam, eta] pairs, got {value!r}")
     out = []
-    for i, pair in enumerate(value):
-        if isinstance(pair, (str, bytes)) or not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise validate.ParameterError(f"{name}[{i}] must be a [lam, eta] pair, got {pair!r}")
-        out.append([validate.non_negative(f"{name}[{i}] lam", pair[0]), validate.positive(f"{name}[{i}] eta", pair[1])])
+    for i, pair in enumerate(validate.sequence(name, value, "a non-empty list of [lam, eta] pairs", nonempty=True)):
+        lam, eta = validate.sequence(f"{name}[{i}]", pair, "a [lam, eta] pair", length=2)
+        out.append([validate.non_negative(f"{name}[{i}] lam", lam), validate.positive(f"{name}[{i}] eta", eta)])
     return out
 
 
 def _milestones(name, value):
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-        raise validate.ParameterError(f"{name} must be a list of epochs, got {value!r}")
-    out = [validate.integer(f"{name}[{i}]", m, low=1) for i, m in enumerate(value)]
+    out = [validate.integer(f"{name}[{i}]", m, low=1)
+           for i, m in enumerate(validate.sequence(name, value, "a list of epochs"))]
     if out != sorted(set(out)):
         raise validate.ParameterError(f"{name} must be strictly increasing, got {out}")
     return out
-
-
-def _range(name, value):
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise validate.ParameterError(f"{name} must be a [low, high] pair, got {value!r}")
-    lo, hi = validate.positive(f"{name}[0]", value[0]), validate.positive(f"{name}[1]", value[1])
-    if hi < lo:
-        raise validate.ParameterError(f"{name} must have low <= high, got {value!r}")
-    return [lo, hi]
-
-
-def _batches(name, value):
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
-        raise validate.ParameterError(f"{name} must be a non-empty list of batch sizes, got {value!r}")
-    return [validate.integer(f"{name}[{i}]", v, low=1) for i, v in enumerate(value)]
 
 
 def _n_jobs(name, value):
@@ -85,8 +66,9 @@ CHECKS = {
     "decay_baseline_eta": validate.positive, "mbce_eta": validate.positive, "ce_eta": validate.positive,
     "mbce_lam": validate.non_negative,
     # search
-    "search_size": _int(1), "search_seed": _int(0), "search_epochs": _int(1), "search_lam": _range,
-    "search_eta": _range, "search_batches": _batches, "search_flip": _flag, "search_decay": _flag,
+    "search_size": _int(1), "search_seed": _int(0), "search_epochs": _int(1),
+    "search_lam": validate.positive_range, "search_eta": validate.positive_range,
+    "search_batches": lambda n, v: validate.integers(n, v, low=1), "search_flip": _flag, "search_decay": _flag,
     "seed_best_acc": lambda n, v: validate.real(n, v, low=0.0), "n_misclassified": _int(0),
 }
 

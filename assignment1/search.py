@@ -34,16 +34,11 @@ class Space:
     flip: tuple[bool, ...] = (False, True)
 
     def __post_init__(self):
-        for name in ("lam", "eta"):
-            lo, hi = getattr(self, name)
-            validate.positive(f"{name} range start", lo)
-            if validate.positive(f"{name} range end", hi) < lo:
-                raise validate.ParameterError(f"{name} range must be [low, high] with low <= high, got [{lo}, {hi}]")
-        for name in ("n_batch", "decay", "flip"):
-            if not getattr(self, name):
-                raise validate.ParameterError(f"search space {name} must offer at least one choice")
-        for v in self.n_batch:
-            validate.integer("n_batch choice", v, low=1)
+        validate.positive_range("lam", self.lam)
+        validate.positive_range("eta", self.eta)
+        validate.integers("n_batch", self.n_batch, low=1)
+        for name in ("decay", "flip"):
+            validate.sequence(name, getattr(self, name), "at least one choice", nonempty=True)
 
 
 def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -96,7 +91,7 @@ def table(results: Sequence[RunResult]) -> list[dict]:
         rows.append({
             "section": "06_search", "table": "search", "rank": rank + 1, "candidate": i,
             "lam": c.lam, "eta": c.eta, "n_batch": c.n_batch, "flip": c.flip,
-            "schedule": None if c.schedule is None else c.to_dict()["schedule"],
+            "schedule": c.to_dict()["schedule"],
             "n_epochs": c.n_epochs, "seed": c.seed, "diverged": r.diverged,
             "val_acc": r.history["val_acc"][-1] if r.history["val_acc"] else None,
             "val_loss": r.history["val_loss"][-1] if r.history["val_loss"] else None,

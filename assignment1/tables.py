@@ -42,7 +42,7 @@ def summarize(results: Iterable[RunResult], section: str, table: str) -> list[di
             "val_size": c.val_size,
             "n_epochs": c.n_epochs,
             "n_batch": c.n_batch,
-            "schedule": None if c.schedule is None else c.to_dict()["schedule"],
+            "schedule": c.to_dict()["schedule"],
             "eta_text": c.eta_text,
             "seeds": [r.config.seed for r in group],
             "test": {m: mean_std([r.test[m] for r in group]) for m in METRICS},

@@ -66,6 +66,29 @@ def choice(name: str, value, allowed: Iterable):
     return value
 
 
+def sequence(name: str, value, what: str, *, length: int | None = None, nonempty: bool = False) -> list:
+    """``value`` as a list if it is a list or tuple (never a string), of ``length`` items if given."""
+    if (isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple))
+            or (length is not None and len(value) != length) or (nonempty and not value)):
+        raise ParameterError(f"{name} must be {what}, got {value!r}")
+    return list(value)
+
+
+def integers(name: str, value, *, low: int | None = None) -> list[int]:
+    """A non-empty list of ints, each ``>= low`` if given (for example batch sizes to choose from)."""
+    return [integer(f"{name}[{i}]", v, low=low)
+            for i, v in enumerate(sequence(name, value, "a non-empty list of integers", nonempty=True))]
+
+
+def positive_range(name: str, value) -> list[float]:
+    """A ``[low, high]`` pair of positive numbers with ``low <= high``."""
+    lo, hi = sequence(name, value, "a [low, high] pair", length=2)
+    lo, hi = positive(f"{name}[0]", lo), positive(f"{name}[1]", hi)
+    if hi < lo:
+        raise ParameterError(f"{name} range must have low <= high, got {value!r}")
+    return [lo, hi]
+
+
 def seeds(name: str, value) -> list[int]:
     """A non-empty list of distinct non-negative integer seeds."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):

@@ -1,6 +1,9 @@
 """Runs as cached experiments: parallel equals serial, the cache is reused and survives damage."""
 
 import importlib.util
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -60,6 +63,17 @@ def test_a_damaged_cache_entry_is_recomputed_with_a_warning(tiny_env, tmp_path):
         redone = again.run(cfg)[0]
     assert again.n_trained == 1 and same(good, redone)
     assert Experiments(reports_dir=tmp_path, progress=False).run(cfg)[0].cached
+
+
+def test_a_store_removes_temporaries_of_dead_writers_only(tmp_path):
+    # a writer that has exited, and one that is alive (this process)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = tmp_path / f".a.npz.{int(dead.stdout)}.tmp"
+    in_progress = tmp_path / f".b.npz.{os.getpid()}.tmp"
+    for p in (orphan, in_progress):
+        p.write_bytes(b"partial")
+    experiments.RunStore(tmp_path)
+    assert not orphan.exists() and in_progress.exists()
 
 
 def test_test_set_is_left_alone_until_asked_for(tiny_env, tmp_path):
