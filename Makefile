@@ -35,7 +35,7 @@ data: setup ## download, verify and extract CIFAR-10 (overrides: CIFAR10_URL, CI
 report: setup ## run every section (papermill) into reports/report.html, .pdf and summary.json; QUICK=1, PARAMS=, CONFIG=
 	$(PY) -m assignment1.report $(REPORT_ARGS)
 
-bench: ## time one epoch against PyTorch and a seed-style peer, the gradient check and the report -> reports/bench.json
+bench: ## time one epoch against PyTorch and a reference-style peer, the gradient check and the report -> reports/bench.json
 	$(MAKE) setup EXTRAS=dev,bench
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 

@@ -203,7 +203,7 @@ def load_cifar10(
     Training is the five training batches minus their last ``val_size`` samples,
     which form the validation set (deterministic); test is the test batch.
     Normalization uses statistics of the training part only: per-feature mean
-    and std by default, or the seed report's single global mean and std
+    and std by default, or the reference report's single global mean and std
     (``normalize="global"``). Train and validation ``X`` are views of one
     contiguous array, in the order they were loaded.
     """

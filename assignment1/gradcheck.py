@@ -51,7 +51,7 @@ def numerical_gradients(
 def compare(analytic: np.ndarray, numerical: np.ndarray) -> dict[str, float]:
     """Statistics of the gap between two gradients of the same shape.
 
-    Returns the seed report's numbers (mean, std and max of ``|analytic - numerical|``;
+    Returns the reference report's numbers (mean, std and max of ``|analytic - numerical|``;
     min, max and std of the numerical gradient) plus ``max_rel_err``, the largest
     ``|a - n| / (|a| + |n|)`` over elements (0 where both are exactly 0), and
     ``rel_err_norm``, ``||a - n|| / (||a|| + ||n||)`` for the whole array, and

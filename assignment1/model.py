@@ -127,23 +127,7 @@ def mbce(W, b, X, Y, lam: float = 0.0, grad: bool = True) -> LossResult:
     return _cost(mbce_of_scores, W, b, X, Y, lam, grad)
 
 
-def ce_sample_grads(S: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """In place, scores ``S: (m, K)`` -> ``softmax(S) - onehot(y)``: each sample's loss gradient w.r.t. its scores."""
-    softmax(S, out=S)
-    S[np.arange(y.shape[0]), y] -= 1
-    return S
-
-
-def mbce_sample_grads(S: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """In place, scores ``S: (m, K)`` -> ``(sigmoid(S) - onehot(y)) / K``: each sample's M-BCE gradient."""
-    S[...] = sigmoid(S)
-    S[np.arange(y.shape[0]), y] -= 1
-    S /= S.shape[1]
-    return S
-
-
 LOSSES: dict[str, Callable[..., LossResult]] = {"ce": cross_entropy, "mbce": mbce}
-SAMPLE_GRADS = {"ce": ce_sample_grads, "mbce": mbce_sample_grads}
 LOSSES_OF_SCORES = {"ce": ce_of_scores, "mbce": mbce_of_scores}
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"ce": softmax, "mbce": sigmoid}
 

@@ -1,4 +1,8 @@
-"""Figures of the report, drawn from returned histories and weights (nothing is recomputed)."""
+"""Figures of the report, drawn from returned histories and weights (nothing is recomputed).
+
+A "run" here is anything with a ``history`` dict as :func:`assignment1.train.train`
+returns it (a :class:`~assignment1.train.TrainResult`, or a stored run of the report).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from .experiments import RunResult
-
 PANELS = (("loss", "Loss"), ("cost", "Cost"), ("acc", "Accuracy"))
 COLORS = {"train": "tab:blue", "val": "tab:orange"}
 
 
-def curve_stats(runs: Sequence[RunResult], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def curve_stats(runs: Sequence, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Epochs, mean and std over ``runs`` of ``history[key]``.
 
     Runs that stopped early (diverged) contribute to the epochs they completed.
@@ -35,13 +37,11 @@ def _band(ax, runs, key, label, color, linestyle="-"):
     ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
 
 
-def history_figure(groups: Sequence[Sequence[RunResult]], titles: Sequence[str] | None = None,
-                   panels=PANELS) -> plt.Figure:
-    """One row per setting, one column per quantity: training and validation curves.
+def history_figure(groups: Sequence[Sequence], titles: Sequence[str], panels=PANELS) -> plt.Figure:
+    """One row per group of runs (the seeds of one setting), one column per quantity: training and validation curves.
 
-    Lines are the mean over seeds; bands are ± one std (absent for a single seed).
+    Lines are the mean over the group; bands are ± one std (absent for a single run).
     """
-    titles = titles or [g[0].config.label for g in groups]
     fig, axes = plt.subplots(len(groups), len(panels), figsize=(4.2 * len(panels), 2.9 * len(groups)),
                              squeeze=False)
     for row, (runs, title) in zip(axes, zip(groups, titles)):
@@ -80,17 +80,18 @@ def weights_figure(Ws: Sequence[np.ndarray], titles: Sequence[str], class_names:
     return fig
 
 
-def p_true_histograms(runs: dict[str, RunResult], y: np.ndarray, bins: int = 20) -> plt.Figure:
+def p_true_histograms(models: dict[str, tuple[np.ndarray, np.ndarray]], y: np.ndarray, bins: int = 20) -> plt.Figure:
     """Histograms of the probability given to the true class, correct and incorrect test examples apart.
 
-    ``runs`` maps a model name to its run; ``y: (n_test,)`` are the test labels.
+    ``models`` maps a model name to ``(predicted labels: (n,), probability of the true class: (n,))``;
+    ``y: (n,)`` are the true labels.
     """
-    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.4), squeeze=False)
     edges = np.linspace(0, 1, bins + 1)
-    for ax, (name, r) in zip(axes[0], runs.items()):
-        correct = r.test_pred == y
-        ax.hist(r.test_p_true[correct], bins=edges, alpha=0.6, label=f"correct ({correct.sum()})")
-        ax.hist(r.test_p_true[~correct], bins=edges, alpha=0.6, label=f"incorrect ({(~correct).sum()})")
+    for ax, (name, (pred, p_true)) in zip(axes[0], models.items()):
+        correct = pred == y
+        ax.hist(p_true[correct], bins=edges, alpha=0.6, label=f"correct ({correct.sum()})")
+        ax.hist(p_true[~correct], bins=edges, alpha=0.6, label=f"incorrect ({(~correct).sum()})")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("probability of the true class")
         ax.set_ylabel("test examples")
@@ -99,7 +100,7 @@ def p_true_histograms(runs: dict[str, RunResult], y: np.ndarray, bins: int = 20)
     return fig
 
 
-def curves_figure(groups: dict[str, Sequence[RunResult]], key: str = "loss", ylabel: str = "loss") -> plt.Figure:
+def curves_figure(groups: dict[str, Sequence], key: str = "loss", ylabel: str = "loss") -> plt.Figure:
     """Training (solid) and validation (dashed) ``key`` curves of several models, each in its own panel."""
     fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.2), squeeze=False)
     for ax, (name, runs) in zip(axes[0], groups.items()):

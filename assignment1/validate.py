@@ -1,8 +1,8 @@
-"""Parameter checks shared by the Python API, the CLI and the notebooks.
+"""Parameter checks shared by the Python API, the command line and the report.
 
 Each check either returns the value (converted where that is lossless) or
-raises :class:`ParameterError` naming the parameter, what it got and what it
-accepts, so bad input is refused before any work starts.
+raises :class:`ParameterError` naming the parameter, what it accepts and what
+it got, so bad input is refused before any work starts.
 """
 
 from __future__ import annotations
@@ -10,9 +10,39 @@ from __future__ import annotations
 import numbers
 from collections.abc import Iterable
 
+_NOTHING = object()
+
 
 class ParameterError(ValueError):
-    """A parameter outside its allowed values; the message names both."""
+    """A parameter outside what it accepts: ``<name> must <requirement>, got <value>``.
+
+    ``name``, ``requirement`` and ``value`` are kept apart so a caller can say
+    the same under another name (the command line says ``--epochs`` for ``n_epochs``).
+    """
+
+    def __init__(self, name: str, requirement: str, value=_NOTHING):
+        self.name, self.requirement, self.value = name, requirement, value
+        super().__init__(self.message())
+
+    def message(self, name: str | None = None) -> str:
+        got = "" if self.value is _NOTHING else f", got {self.value!r}"
+        return f"{name or self.name} must {self.requirement}{got}"
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows these lines instead of a traceback: in a notebook, a bad parameter is one line
+        return [f"{type(self).__name__}: {self}"]
+
+
+class UnknownParameter(ParameterError):
+    """Parameter names nobody declares; ``why`` says where they were looked for."""
+
+    def __init__(self, names: Iterable[str], why: str, known: Iterable[str]):
+        self.names, self.why, self.known = sorted(names), why, sorted(known)
+        super().__init__(", ".join(self.names), "be a declared parameter")
+
+    def message(self, name: str | None = None) -> str:
+        return (f"unknown parameter{'s' * (len(self.names) > 1)} {', '.join(self.names)}: {self.why}; "
+                f"known: {', '.join(self.known)}")
 
 
 def _is_real(value) -> bool:
@@ -26,13 +56,12 @@ def _is_int(value) -> bool:
 def real(name: str, value, *, low: float | None = None, low_open: bool = False) -> float:
     """``value`` as a finite float, optionally ``> low`` (``low_open``) or ``>= low``."""
     if not _is_real(value):
-        raise ParameterError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+        raise ParameterError(name, "be a number", value)
     value = float(value)
     if value != value or value in (float("inf"), float("-inf")):
-        raise ParameterError(f"{name} must be finite, got {value!r}")
+        raise ParameterError(name, "be finite", value)
     if low is not None and (value <= low if low_open else value < low):
-        relation = ">" if low_open else ">="
-        raise ParameterError(f"{name} must be {relation} {low:g}, got {value!r}")
+        raise ParameterError(name, f"be {'>' if low_open else '>='} {low:g}", value)
     return value
 
 
@@ -49,12 +78,14 @@ def non_negative(name: str, value) -> float:
 def integer(name: str, value, *, low: int | None = None, high: int | None = None) -> int:
     """An int in ``[low, high]`` (either bound optional)."""
     if not _is_int(value):
-        raise ParameterError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+        raise ParameterError(name, "be an integer", value)
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
-        lo = "" if low is None else f"{low} <= "
-        hi = "" if high is None else f" <= {high}"
-        raise ParameterError(f"{name} must satisfy {lo}{name}{hi}, got {value}")
+        if low is not None and high is not None:
+            requirement = f"be an integer from {low} to {high}"
+        else:
+            requirement = f"be at least {low}" if low is not None else f"be at most {high}"
+        raise ParameterError(name, requirement, value)
     return value
 
 
@@ -62,7 +93,7 @@ def choice(name: str, value, allowed: Iterable):
     """``value`` if it is one of ``allowed``."""
     allowed = tuple(allowed)
     if value not in allowed:
-        raise ParameterError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+        raise ParameterError(name, f"be one of {', '.join(map(repr, allowed))}", value)
     return value
 
 
@@ -70,7 +101,7 @@ def sequence(name: str, value, what: str, *, length: int | None = None, nonempty
     """``value`` as a list if it is a list or tuple (never a string), of ``length`` items if given."""
     if (isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple))
             or (length is not None and len(value) != length) or (nonempty and not value)):
-        raise ParameterError(f"{name} must be {what}, got {value!r}")
+        raise ParameterError(name, f"be {what}", value)
     return list(value)
 
 
@@ -85,17 +116,14 @@ def positive_range(name: str, value) -> list[float]:
     lo, hi = sequence(name, value, "a [low, high] pair", length=2)
     lo, hi = positive(f"{name}[0]", lo), positive(f"{name}[1]", hi)
     if hi < lo:
-        raise ParameterError(f"{name} range must have low <= high, got {value!r}")
+        raise ParameterError(name, "be a range with low <= high", value)
     return [lo, hi]
 
 
 def seeds(name: str, value) -> list[int]:
     """A non-empty list of distinct non-negative integer seeds."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise ParameterError(f"{name} must be a list of integers, got {value!r}")
-    out = [integer(f"{name}[{i}]", s, low=0) for i, s in enumerate(value)]
-    if not out:
-        raise ParameterError(f"{name} must not be empty")
+    out = [integer(f"{name}[{i}]", s, low=0)
+           for i, s in enumerate(sequence(name, value, "a non-empty list of integers", nonempty=True))]
     if len(set(out)) != len(out):
-        raise ParameterError(f"{name} must not repeat a seed, got {out}")
+        raise ParameterError(name, "not repeat a seed", out)
     return out

@@ -7,13 +7,15 @@ every epoch. Every peer trains on the same arrays. Each peer runs a warm-up
 epoch and then at least 5 timed epochs; the median is reported.
 
 Peers:
-- ``assignment1``: this package (``train.train``, ``workers=2`` as the CLI runs it), epochs of one run;
+- ``assignment1``: this package's fast loop (``train_fast.train``, ``workers=2`` as the CLI runs it),
+  epochs of one run;
 - ``assignment1_1core``: the same with ``workers=1``, as each run of the report's parallel sweeps;
-- ``assignment1_one_epoch``: ``train.train(n_epochs=1, workers=1)`` called repeatedly (no fused evaluation);
+- ``assignment1_one_epoch``: ``train_fast.train(n_epochs=1, workers=1)`` called repeatedly (no fused evaluation);
+- ``assignment1_plain``: this package's textbook loop (``train.train``), which the fast one must equal;
 - ``torch_dataloader``: PyTorch as users write it (TensorDataset, DataLoader(shuffle=True),
   nn.Linear, autograd, optim.SGD with weight decay as the L2 term);
 - ``torch_manual``: PyTorch tensors with hand-written gradients, no autograd;
-- ``seed_style``: numpy in the seed report's style: one column per sample, float64,
+- ``reference_style``: numpy in the reference report's style: one column per sample, float64,
   a full shuffled copy of the data each epoch, a full evaluation each epoch.
 
 Also timed: the gradient check (all 30,730 parameters, 20 samples, centred
@@ -39,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from assignment1 import config, gradcheck, train
+from assignment1 import config, gradcheck, train, train_fast
 
 N, N_VAL, D, K = 45_000, 5_000, 3_072, 10
 LAM, ETA, N_BATCH = 0.1, 0.001, 100
@@ -65,8 +67,8 @@ def bench_assignment1(X, y, Xv, yv, epochs: int, workers: int = 2) -> list[float
     Each epoch trains and evaluates the previous epoch's weights on the training and
     validation data (the last epoch's evaluation is a separate pass after the loop).
     """
-    r = train.train(X, one_hot(y), Xv, one_hot(yv), lam=LAM, eta=ETA, n_epochs=epochs + 1, n_batch=N_BATCH, seed=0,
-                    workers=workers)
+    r = train_fast.train(X, one_hot(y), Xv, one_hot(yv), lam=LAM, eta=ETA, n_epochs=epochs + 1, n_batch=N_BATCH,
+                         seed=0, workers=workers)
     return r.history["seconds"][1:]
 
 
@@ -80,9 +82,17 @@ def bench_assignment1_one_epoch(X, y, Xv, yv, epochs: int) -> list[float]:
     times = []
     for i in range(epochs + 1):
         t0 = time.perf_counter()
-        train.train(X, Y, Xv, Yv, lam=LAM, eta=ETA, n_epochs=1, n_batch=N_BATCH, seed=i, workers=1)
+        train_fast.train(X, Y, Xv, Yv, lam=LAM, eta=ETA, n_epochs=1, n_batch=N_BATCH, seed=i, workers=1)
         times.append(time.perf_counter() - t0)
     return times[1:]
+
+
+def bench_assignment1_plain(X, y, Xv, yv, epochs: int) -> list[float]:
+    """Per-epoch wall times of the textbook loop, ``train.train`` (BLAS on one thread, as the report runs it)."""
+    with threadpool_limits(1):
+        r = train.train(X, one_hot(y), Xv, one_hot(yv), lam=LAM, eta=ETA, n_epochs=epochs + 1, n_batch=N_BATCH,
+                        seed=0)
+    return r.history["seconds"][1:]
 
 
 def bench_torch_dataloader(X, y, Xv, yv, epochs: int) -> list[float]:
@@ -144,8 +154,8 @@ def bench_torch_manual(X, y, Xv, yv, epochs: int) -> list[float]:
     return times[1:]
 
 
-def bench_seed_style(X, y, Xv, yv, epochs: int) -> list[float]:
-    """The seed report's implementation style: (d, n) float64 columns, copy-shuffle, full evaluation."""
+def bench_reference_style(X, y, Xv, yv, epochs: int) -> list[float]:
+    """The reference report's implementation style: (d, n) float64 columns, copy-shuffle, full evaluation."""
     rng = np.random.default_rng(0)
     Xs, Xvs = X.T.astype(np.float64), Xv.T.astype(np.float64)  # one column per sample
     Ys, Yvs = one_hot(y).T.astype(np.float64), one_hot(yv).T.astype(np.float64)
@@ -252,7 +262,9 @@ def markdown(result: dict) -> str:
     lines += ["", f"- assignment1 / torch_dataloader = {r.get('vs_torch_dataloader', float('nan')):.3f} "
               "(target <= 0.25)",
               f"- assignment1 / torch_manual = {r.get('vs_torch_manual', float('nan')):.3f} (target <= 0.6)",
-              f"- assignment1 / seed_style = {r['vs_seed_style']:.3f}",
+              f"- assignment1 / reference_style = {r['vs_reference_style']:.3f}",
+              f"- assignment1 / assignment1_plain = {r['vs_assignment1_plain']:.3f} (the fast loop against the "
+              "textbook loop it must equal)",
               f"- gradient check, 30,730 parameters: {result['gradcheck_seconds']:.2f} s (target <= 5)",
               f"- floor: {f['flops'] / 1e9:.1f} GFLOP and {f['bytes'] / 1e6:.0f} MB read per epoch; "
               + ", ".join(f"{v:.3f} s on {k.split('_')[1]} core(s)" for k, v in f.items() if k.startswith("seconds"))
@@ -280,7 +292,8 @@ def main(argv=None) -> int:
 
     X, y, Xv, yv = make_data()
     peers = {"assignment1": bench_assignment1, "assignment1_1core": bench_assignment1_1core,
-             "assignment1_one_epoch": bench_assignment1_one_epoch, "seed_style": bench_seed_style}
+             "assignment1_one_epoch": bench_assignment1_one_epoch, "assignment1_plain": bench_assignment1_plain,
+             "reference_style": bench_reference_style}
     machine = {"cpu_count": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
                "blas": ", ".join(f"{i['internal_api']} {i.get('version')} ({i.get('architecture')})"
                                  for i in threadpool_info() if i["user_api"] == "blas")}

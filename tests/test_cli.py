@@ -12,10 +12,13 @@ def cli(*args, **env):
                           env=run_env(**env), timeout=300)
 
 
+TINY = ["--lam", "0.01", "--eta", "0.01", "--epochs", "3", "--batch", "10", "--val-size", "20", "--seed", "2",
+        "--quiet"]
+
+
 def test_train_end_to_end_with_json(tiny_env, tmp_path):
     out = tmp_path / "run.json"
-    r = cli("train", "--lam", "0.01", "--eta", "0.01", "--epochs", "3", "--batch", "10", "--val-size", "20",
-            "--seed", "2", "--quiet", "--json", str(out))
+    r = cli("train", *TINY, "--json", str(out))
     assert r.returncode == 0, r.stderr
     assert "test loss" in r.stdout and "accuracy" in r.stdout
     result = json.loads(out.read_text())
@@ -26,15 +29,50 @@ def test_train_end_to_end_with_json(tiny_env, tmp_path):
     assert f"{result['test']['acc']:.4f}" in r.stdout
 
 
+def test_the_plain_engine_is_one_argument_away(tiny_env, tmp_path):
+    # the textbook loop gives the fast loop's result, to float32 rounding
+    runs = {}
+    for engine in ("fast", "plain"):
+        out = tmp_path / f"{engine}.json"
+        r = cli("train", *TINY, "--engine", engine, "--json", str(out))
+        assert r.returncode == 0, r.stderr
+        runs[engine] = json.loads(out.read_text())
+    assert runs["plain"]["settings"]["engine"] == "plain"
+    assert runs["plain"]["test"]["acc"] == runs["fast"]["test"]["acc"]
+    assert runs["plain"]["test"]["loss"] == pytest.approx(runs["fast"]["test"]["loss"], rel=1e-5)
+
+
 @pytest.mark.parametrize(
-    "args, name",
-    [(["--eta", "0"], "--eta"), (["--lam", "-1"], "--lam"), (["--batch", "0"], "--batch"),
-     (["--loss", "svm"], "--loss"), (["--val-size", "0"], "--val-size"), (["--epochs", "x"], "--epochs"),
-     (["--batch", "100000", "--val-size", "20"], "--batch"), (["--val-size", "100000"], "--val-size")],
+    "args, message",
+    [(["--eta", "0"], "--eta must be > 0, got 0.0"), (["--lam", "-1"], "--lam must be >= 0, got -1.0"),
+     (["--batch", "0"], "--batch must be at least 1, got 0"),
+     (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+     (["--loss", "svm"], "argument --loss: invalid choice: 'svm'"),
+     (["--val-size", "0"], "--val-size must be at least 1"),
+     (["--epochs", "x"], "argument --epochs: invalid int value: 'x'"),
+     (["--batch", "100000", "--val-size", "20"], "--batch must be an integer from 1 to 180, got 100000"),
+     (["--val-size", "100000"], "--val-size must be an integer from 1 to 199, got 100000"),
+     (["--workers", "3"], "--workers must be an integer from 1 to 2, got 3")],
 )
-def test_bad_arguments_are_refused_in_one_line(tiny_env, args, name):
+def test_bad_arguments_are_refused_in_one_line(tiny_env, args, message):
     r = cli("train", "--quiet", *args)
     assert r.returncode == 2
     assert r.stderr.startswith("error:") and r.stderr.count("\n") == 1
-    assert name in r.stderr
+    assert message in r.stderr
     assert "test loss" not in r.stdout
+
+
+def test_a_misspelled_option_is_named_with_its_likely_meaning(tiny_env):
+    r = cli("train", "--epocs", "3")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "unrecognized arguments: --epocs (did you mean --epochs?)" in r.stderr
+    assert "see python -m assignment1 train --help" in r.stderr
+
+
+def test_help_shows_the_defaults():
+    r = cli("train", "--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())  # argparse wraps lines
+    for fragment in ("number of epochs (>= 1) (default: 40)", "learning rate (> 0) (default: 0.001)",
+                     "(default: fast)", "{plain,fast}"):
+        assert fragment in text

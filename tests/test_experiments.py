@@ -1,21 +1,23 @@
-"""Runs as cached experiments: parallel equals serial, the cache is reused and survives damage."""
+"""Runs as stored experiments: parallel equals serial, the store is reused, keyed on code, and survives damage."""
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from assignment1 import experiments
-from assignment1.experiments import Experiments, RunConfig
+from assignment1.report import store
+from assignment1.report.experiments import Experiments
+from assignment1.report.runs import RunConfig, grid
 
 
 def configs(**kw):
     base = dict(n_epochs=2, n_batch=10, val_size=50)
     base.update(kw)
-    return experiments.grid([[0.0, 0.01], [0.1, 0.01]], [0, 1], **base)
+    return grid([[0.0, 0.01], [0.1, 0.01]], [0, 1], **base)
 
 
 def same(a, b):
@@ -72,7 +74,7 @@ def test_a_store_removes_temporaries_of_dead_writers_only(tmp_path):
     in_progress = tmp_path / f".b.npz.{os.getpid()}.tmp"
     for p in (orphan, in_progress):
         p.write_bytes(b"partial")
-    experiments.RunStore(tmp_path)
+    store.RunStore(tmp_path)
     assert not orphan.exists() and in_progress.exists()
 
 
@@ -90,8 +92,48 @@ def test_key_depends_on_config_data_and_code(tiny_env, tmp_path):
     a, b = RunConfig(lam=0, eta=0.01), RunConfig(lam=0.0, eta=0.01)
     assert ex.key(a) == ex.key(b)  # 0 and 0.0 are the same setting
     assert ex.key(a) != ex.key(RunConfig(lam=0, eta=0.01, seed=1))
-    other = dict(ex.provenance, files={**ex.provenance["files"], "test_batch": "0" * 32})
-    assert experiments.run_key(a, other) != ex.key(a)
+    assert store.run_key(a, {**ex.provenance["files"], "test_batch": "0" * 32}) != ex.key(a)
+    assert ex.key(a) != ex.key(RunConfig(lam=0, eta=0.01, engine="plain"))  # the plain loop trains its own runs
+
+
+@pytest.fixture
+def package_copy(tmp_path, monkeypatch):
+    """The result modules' sources copied to ``tmp_path``, which the run store now reads its code hash from."""
+    for name in store.RESULT_MODULES:
+        (tmp_path / "pkg" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(store.PACKAGE_DIR / name, tmp_path / "pkg" / name)
+    monkeypatch.setattr(store, "PACKAGE_DIR", tmp_path / "pkg")
+    store.code_hash.cache_clear()
+    yield tmp_path / "pkg"
+    store.code_hash.cache_clear()
+
+
+def edit(path, old, new):
+    text = path.read_text()
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new))
+    store.code_hash.cache_clear()
+
+
+def test_editing_a_docstring_or_comment_retrains_nothing(tiny_env, tmp_path, package_copy):
+    ex = Experiments(reports_dir=tmp_path, progress=False)
+    ex.run(configs())
+    # a docstring and a comment of the loop that computes the results
+    edit(package_copy / "train.py", "Mini-batch gradient descent for the one-layer network", "Edited docstring")
+    edit(package_copy / "train_fast.py", "# the L2 term of the gradient", "# the L2 term (edited comment)")
+    again = Experiments(reports_dir=tmp_path, progress=False)
+    again.run(configs())
+    assert (again.n_trained, again.n_reused) == (0, 4)
+
+
+def test_editing_code_retrains(tiny_env, tmp_path, package_copy):
+    ex = Experiments(reports_dir=tmp_path, progress=False)
+    ex.run(configs())
+    edit(package_copy / "model.py", "return float(lam * np.vdot(W, W)) if lam else 0.0",
+         "return float(lam * np.vdot(W, W)) if lam != 0 else 0.0")
+    again = Experiments(reports_dir=tmp_path, progress=False)
+    again.run(configs())
+    assert (again.n_trained, again.n_reused) == (4, 0)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="dask.distributed is not installed")
@@ -102,8 +144,9 @@ def test_runs_on_a_dask_cluster_match_local_runs(tiny_env, tmp_path):
     local = Experiments(reports_dir=tmp_path / "local", n_jobs=1, progress=False).run(configs())
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
                       processes=True) as cluster, Client(cluster) as client, parallel_config(backend="dask"):
+        workers = set(client.scheduler_info()["workers"])
         with get_task_stream(client) as stream:
             remote = Experiments(reports_dir=tmp_path / "dask", n_jobs=2, progress=False).run(configs())
-    # the four runs went through the cluster's workers, and came back bit for bit the same
-    assert len({t["worker"] for t in stream.data}) >= 1 and len(stream.data) >= 4
+    # the four runs went through the cluster's workers (and nowhere else), and came back bit for bit the same
+    assert len(stream.data) >= 4 and {t["worker"] for t in stream.data} <= workers
     assert all(same(a, b) for a, b in zip(local, remote))

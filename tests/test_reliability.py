@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assignment1 import experiments, fetch
+from assignment1 import fetch
 from assignment1.fetch import DataError
+from assignment1.report.store import RunStore
 
 from cifar_format import make_batches, write_archive
 from conftest import ROOT, run_env
@@ -78,9 +79,10 @@ def test_a_batch_lost_after_extraction_is_extracted_again(tiny_env):
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["-p", "n_batch", "1000"], "n_batch must satisfy 1 <= n_batch <= 250"),
-     (["-p", "val_size", "300"], "val_size must satisfy 1 <= val_size <= 299"),
-     (["-y", "seeds: []"], "seeds must not be empty"),
+    [(["-p", "n_batch", "1000"], "n_batch must be an integer from 1 to 250, got 1000"),
+     (["-p", "val_size", "300"], "val_size must be an integer from 1 to 299, got 300"),
+     (["-y", "seeds: []"], "seeds must be a non-empty list of integers, got []"),
+     (["-y", "seeds: [1, 1]"], "seeds must not repeat a seed, got [1, 1]"),
      (["-y", "settings: [[0, 0]]"], "settings[0] eta must be > 0"),
      (["-y", "settings: [[-1, 0.1]]"], "settings[0] lam must be >= 0"),
      (["-p", "n_epochs", "ten"], "n_epochs must be an integer"),
@@ -107,7 +109,18 @@ def test_papermill_directly_refuses_a_bad_value_before_training(tiny_data, tmp_p
                         "-p", "val_size", "50", "-p", "n_batch", "10", "-p", "n_epochs", "-3"],
                        capture_output=True, text=True, env=tiny_data, timeout=300)
     assert r.returncode != 0
-    assert "n_epochs must satisfy 1 <= n_epochs" in out.read_text()
+    assert "n_epochs must be at least 1, got -3" in out.read_text()
+    assert not os.path.exists(os.path.join(tiny_data["A1_REPORTS_DIR"], "runs"))
+
+
+def test_papermill_directly_refuses_a_misspelled_name_before_training(tiny_data, tmp_path):
+    # papermill itself only warns about a name the notebook does not declare; the notebook refuses it
+    out = tmp_path / "out.ipynb"
+    r = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "02_training.ipynb"), str(out),
+                        "-p", "val_size", "50", "-p", "n_batch", "10", "-p", "n_epocs", "5"],
+                       capture_output=True, text=True, env=tiny_data, timeout=300)
+    assert r.returncode != 0
+    assert "unknown parameter n_epocs: the parameters cell of 02_training declares no such name" in r.stderr
     assert not os.path.exists(os.path.join(tiny_data["A1_REPORTS_DIR"], "runs"))
 
 
@@ -148,13 +161,15 @@ def test_an_interrupted_report_resumes_from_the_finished_runs(tiny_data, sig):
         assert not list(Path(tiny_data["TMPDIR"]).glob("a1-kernel-*"))
     done = [f for f in run_files(tiny_data) if not f.startswith(".")]
     assert 0 < len(done) < 12
-    store = experiments.RunStore(runs_dir)
+    store = RunStore(runs_dir)
     for f in done:  # every entry on disk is whole
         assert store.load(f.removesuffix(".npz")) is not None
+    finished = {f: os.stat(os.path.join(runs_dir, f)).st_mtime_ns for f in done}
     r = report(*args, env=tiny_data)
     assert r.returncode == 0, r.stderr
-    text = open(os.path.join(tiny_data["A1_REPORTS_DIR"], "executed", "02_training.ipynb")).read()
-    assert f"{12 - len(done)} runs trained now, {len(done)} reused from the cache" in text
+    # the rerun trained only what was missing: the finished runs are the same files, untouched
+    assert len(run_files(tiny_data)) == 12
+    assert {f: os.stat(os.path.join(runs_dir, f)).st_mtime_ns for f in done} == finished
     assert not [f for f in run_files(tiny_data) if f.startswith(".")]  # no temporary file left behind
 
 

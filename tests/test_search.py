@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from assignment1 import search
-from assignment1.experiments import Experiments
+from assignment1.report import search
+from assignment1.report.experiments import Experiments
 
 from cifar_format import make_batches, write_archive
 
@@ -20,6 +20,8 @@ def test_sampling_is_seeded_and_inside_the_space():
     for c in a:
         assert 1e-3 <= c.lam <= 0.3 and 3e-4 <= c.eta <= 3e-2 and c.n_batch in (10, 20)
         assert c.schedule is None or (c.schedule.eta0 == c.eta and c.schedule.milestones == (5, 8))
+    # both sides of each choice were drawn, so the checks above saw decaying candidates too
+    assert {c.schedule is None for c in a} == {True, False} and {c.flip for c in a} == {True, False}
 
 
 def run_search(tmp_path, name, poison):
@@ -61,7 +63,7 @@ def test_select_ranks_by_validation_and_skips_diverged():
 
 
 def test_bad_space_is_refused():
-    with pytest.raises(ValueError, match="eta range"):
+    with pytest.raises(ValueError, match="eta must be a range with low <= high"):
         search.Space(eta=(0.1, 0.01))
     with pytest.raises(ValueError, match="n_batch"):
         search.Space(n_batch=())

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from assignment1 import stats, tables
+from assignment1.report import stats, tables
 
 
 def test_mean_std_by_hand():

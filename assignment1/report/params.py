@@ -1,20 +1,25 @@
-"""Report parameters: what each name accepts, and quick mode.
+"""Report parameters: which names each section declares, what each name accepts, and quick mode.
 
-The report runner checks every override with :func:`check` before running any
-section; each notebook checks its own values again through :func:`resolve`, so
-a notebook run by hand or by papermill refuses bad values before training.
+A section notebook declares its parameters once, in its cell tagged
+``parameters`` (name, type, default and a comment each). This module reads
+those declarations (:func:`declared`) and says what values each name accepts
+(:data:`CHECKS`). Both the report runner and a notebook's own first cell
+(:func:`assignment1.report.section.start`) check through :func:`resolve`.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 from types import SimpleNamespace
 
-from . import data, gradcheck, validate
+from .. import config, data, gradcheck, validate
+from ..train_fast import ENGINES
 
 
 def _text(name, value):
     if not isinstance(value, str):
-        raise validate.ParameterError(f"{name} must be a string, got {value!r}")
+        raise validate.ParameterError(name, "be a string", value)
     return value
 
 
@@ -34,14 +39,14 @@ def _milestones(name, value):
     out = [validate.integer(f"{name}[{i}]", m, low=1)
            for i, m in enumerate(validate.sequence(name, value, "a list of epochs"))]
     if out != sorted(set(out)):
-        raise validate.ParameterError(f"{name} must be strictly increasing, got {out}")
+        raise validate.ParameterError(name, "be strictly increasing", out)
     return out
 
 
 def _n_jobs(name, value):
     value = validate.integer(name, value, low=-1)
     if value == 0:
-        raise validate.ParameterError(f"{name} must be -1 (all cores) or a positive count, got 0")
+        raise validate.ParameterError(name, "be -1 (one per core) or a positive count", 0)
     return value
 
 
@@ -49,17 +54,21 @@ def _int(low):
     return lambda name, value: validate.integer(name, value, low=low)
 
 
+def _one_of(allowed):
+    return lambda name, value: validate.choice(name, value, allowed)
+
+
 CHECKS = {
     # data and output
     "data_dir": _text, "data_url": _text, "data_md5": _text, "reports_dir": _text,
     # runs
     "seeds": validate.seeds, "n_epochs": _int(1), "n_batch": _int(1), "val_size": _int(1),
-    "settings": _settings, "dtype": lambda n, v: validate.choice(n, v, data.DTYPES),
-    "normalize": lambda n, v: validate.choice(n, v, data.NORMALIZATIONS),
-    "init_std": validate.positive, "n_jobs": _n_jobs, "quick": _flag, "quick_epochs": _int(1),
+    "settings": _settings, "dtype": _one_of(data.DTYPES), "normalize": _one_of(data.NORMALIZATIONS),
+    "init_std": validate.positive, "engine": _one_of(ENGINES), "n_jobs": _n_jobs,
+    "quick": _flag, "quick_epochs": _int(1),
     # gradient check
     "n_samples": _int(1), "grad_init_std": validate.positive, "grad_lam": validate.non_negative,
-    "h": validate.positive, "method": lambda n, v: validate.choice(n, v, gradcheck.METHODS), "seed": _int(0),
+    "h": validate.positive, "method": _one_of(gradcheck.METHODS), "seed": _int(0),
     # bonus
     "big_val_size": _int(1), "decay_eta0": validate.positive, "decay_milestones": _milestones,
     "decay_factor": validate.positive, "decay_epochs": _int(1), "decay_lam": validate.non_negative,
@@ -69,14 +78,28 @@ CHECKS = {
     "search_size": _int(1), "search_seed": _int(0), "search_epochs": _int(1),
     "search_lam": validate.positive_range, "search_eta": validate.positive_range,
     "search_batches": lambda n, v: validate.integers(n, v, low=1), "search_flip": _flag, "search_decay": _flag,
-    "seed_best_acc": lambda n, v: validate.real(n, v, low=0.0), "n_misclassified": _int(0),
+    "reference_best_acc": lambda n, v: validate.real(n, v, low=0.0), "n_misclassified": _int(0),
 }
+
+
+def sections() -> list[str]:
+    """The report's sections in order: the names of ``notebooks/NN_*.ipynb``."""
+    return sorted(p.stem for p in config.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+@functools.cache
+def declared(section: str) -> dict:
+    """``{name: default}`` from the ``parameters`` cell of ``notebooks/<section>.ipynb``, via papermill."""
+    import papermill  # imported here: it is slow to import, and only notebooks and the runner need it
+
+    path = config.NOTEBOOKS_DIR / f"{section}.ipynb"
+    return {name: ast.literal_eval(info["default"]) for name, info in papermill.inspect_notebook(str(path)).items()}
 
 
 def check(name: str, value):
     """``value`` checked against what ``name`` accepts; unknown names are refused."""
     if name not in CHECKS:
-        raise validate.ParameterError(f"unknown parameter {name!r}; known: {', '.join(sorted(CHECKS))}")
+        raise validate.UnknownParameter([name], "no report parameter has that name", CHECKS)
     return CHECKS[name](name, value)
 
 
@@ -86,14 +109,14 @@ def scaled_milestones(milestones: list[int], n_epochs: int, full_epochs: int) ->
     return [m for m in scaled if m < n_epochs] or [max(1, n_epochs // 2)]
 
 
-def resolve(**params) -> SimpleNamespace:
-    """Checked parameters with quick mode applied.
+def resolve(values: dict) -> SimpleNamespace:
+    """``values`` checked, with quick mode applied: the parameters a section runs with.
 
     Quick mode keeps the first seed only and at most ``quick_epochs`` epochs
     (the decay schedule keeps its shape over at most twice that), and at most
     four search candidates.
     """
-    p = {name: check(name, value) for name, value in params.items()}
+    p = {name: check(name, value) for name, value in values.items()}
     if p.get("quick"):
         q = p.get("quick_epochs", 3)
         if "seeds" in p:
@@ -112,12 +135,13 @@ def resolve(**params) -> SimpleNamespace:
     return SimpleNamespace(**p)
 
 
-def check_data_size(values: dict, n_total: int) -> None:
+def check_data_size(p: SimpleNamespace, n_total: int) -> None:
     """Refuse validation sizes and batch sizes that the data at hand cannot serve.
 
-    ``values`` are one section's parameters; ``n_total`` is the number of images in
+    ``p`` are one section's parameters; ``n_total`` is the number of images in
     the training batches (50,000 for CIFAR-10).
     """
+    values = vars(p)
     val_sizes = [values[k] for k in ("val_size", "big_val_size") if k in values]
     for name in ("val_size", "big_val_size"):
         if name in values:

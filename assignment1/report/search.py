@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import validate
-from .experiments import RunConfig, RunResult
-from .train import StepSchedule
+from .. import validate
+from ..train import StepSchedule
+from .runs import RunConfig, RunResult
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from . import config
-from .experiments import RunResult
-from .files import write_atomic
-from .stats import mean_std
+import numpy as np
+
+from .. import config
+from ..files import write_atomic
+from . import stats
+from .runs import RunResult
 
 METRICS = ("loss", "cost", "acc")
 
@@ -22,7 +24,7 @@ def group_by_setting(results: Iterable[RunResult]) -> list[list[RunResult]]:
     """Results grouped by everything but the seed, in order of first appearance."""
     groups: dict[str, list[RunResult]] = {}
     for r in results:
-        groups.setdefault(r.config.without_seed(), []).append(r)
+        groups.setdefault(r.config.setting_id(), []).append(r)
     return list(groups.values())
 
 
@@ -45,31 +47,19 @@ def summarize(results: Iterable[RunResult], section: str, table: str) -> list[di
             "schedule": c.to_dict()["schedule"],
             "eta_text": c.eta_text,
             "seeds": [r.config.seed for r in group],
-            "test": {m: mean_std([r.test[m] for r in group]) for m in METRICS},
+            "test": {m: stats.mean_std([r.test[m] for r in group]) for m in METRICS},
             "diverged": any(r.diverged for r in group),
             "n_diverged": sum(r.diverged for r in group),
         })
     return rows
 
 
-def final(runs: Sequence[RunResult], key: str) -> float:
-    """Mean over ``runs`` of the last recorded value of ``history[key]`` (nan if no run recorded one)."""
-    last = [r.history[key][-1] for r in runs if r.history[key]]
-    return sum(last) / len(last) if last else float("nan")
+def seeds_text(seeds: Sequence[int]) -> str:
+    """``5 seeds (0, 1, 2, 3, 4)``, or ``1 seed (0)``."""
+    return f"{len(seeds)} seed{'s' * (len(seeds) != 1)} ({', '.join(map(str, seeds))})"
 
 
-def roughness(runs: Sequence[RunResult], key: str) -> float:
-    """Mean absolute epoch-to-epoch change of ``history[key]`` over the second half of training, averaged over runs."""
-    values = []
-    for r in runs:
-        h = r.history[key]
-        tail = h[len(h) // 2:]
-        if len(tail) > 1:
-            values.append(sum(abs(b - a) for a, b in zip(tail, tail[1:])) / (len(tail) - 1))
-    return sum(values) / len(values) if values else 0.0
-
-
-def simple(header: Sequence[str], rows: Sequence[Sequence]) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
     """A plain markdown table.
 
     The separator's dashes follow each column's widest cell, which pandoc (the PDF
@@ -82,8 +72,8 @@ def simple(header: Sequence[str], rows: Sequence[Sequence]) -> str:
     return "\n".join(lines)
 
 
-def fmt(stat: dict, digits: int = 3) -> str:
-    """``mean $\\pm$ std`` (or the mean alone for one value)."""
+def mean_std_text(stat: dict, digits: int = 3) -> str:
+    """A ``{"mean", "std"}`` statistic as ``mean $\\pm$ std`` (the mean alone for one value)."""
     if stat["mean"] is None:
         return "n/a"
     if stat["std"] is None:
@@ -91,8 +81,8 @@ def fmt(stat: dict, digits: int = 3) -> str:
     return f"{stat['mean']:.{digits}f} $\\pm$ {stat['std']:.{digits}f}"
 
 
-def markdown(rows: Sequence[dict], columns: Sequence[tuple[str, str]] | None = None) -> str:
-    """A markdown table of summary rows. ``columns``: (header, row key) pairs shown before the metrics."""
+def results_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]] | None = None) -> str:
+    """Rows of :func:`summarize` as a markdown table: ``columns`` ((header, row key) pairs), then the test metrics."""
     columns = columns or [(r"$\lambda$", "lam"), (r"$\eta$", "eta")]
     body = []
     for r in rows:
@@ -101,8 +91,8 @@ def markdown(rows: Sequence[dict], columns: Sequence[tuple[str, str]] | None = N
         runs = f"{r['test']['acc']['n']}"
         if r["n_diverged"]:
             runs += f" ({r['n_diverged']} diverged)"
-        body.append(cells + [fmt(r["test"][m]) for m in METRICS] + [runs])
-    return simple([h for h, _ in columns] + ["Loss", "Cost", "Accuracy", "Runs"], body)
+        body.append(cells + [mean_std_text(r["test"][m]) for m in METRICS] + [runs])
+    return markdown_table([h for h, _ in columns] + ["Loss", "Cost", "Accuracy", "Runs"], body)
 
 
 def record(section: str, name: str, rows: list[dict] | dict, reports_dir=None) -> Path:
@@ -128,6 +118,23 @@ def significance_row(section: str, comparison: str, a: str, b: str, result: dict
     }
 
 
+def compare(section: str, comparison: str, a: str, b: str, runs_a: Sequence[RunResult],
+            runs_b: Sequence[RunResult], y: np.ndarray) -> dict:
+    """One significance row: the runs of B against those of A, paired by seed, on the test labels ``y: (n,)``."""
+    return significance_row(section, comparison, a, b, stats.compare_runs(runs_a, runs_b, y))
+
+
+def compare_each_setting(section: str, what: str, a: str, b: str, groups_a: Sequence[Sequence[RunResult]],
+                         groups_b: Sequence[Sequence[RunResult]], y: np.ndarray) -> list[dict]:
+    """:func:`compare` for each pair of settings (groups of seeds) in turn, labelled with ``what`` and the setting."""
+    rows = []
+    for ga, gb in zip(groups_a, groups_b):
+        c = ga[0].config
+        label = f"{what}, $\\lambda={c.lam:g}, \\eta={c.eta:g}$" if c.schedule is None else what
+        rows.append(compare(section, label, a, b, ga, gb, y))
+    return rows
+
+
 def significance_markdown(rows: Sequence[dict]) -> str:
     """Significance rows as a markdown table."""
     body = []
@@ -137,8 +144,8 @@ def significance_markdown(rows: Sequence[dict]) -> str:
                      "n/a" if t["p"] is None else f"{t['p']:.3g}",
                      f"{r['mcnemar_significant']} of {r['n_seeds']}",
                      "yes" if r["significant"] else "no"])
-    return simple(["comparison", "accuracy A", "accuracy B", "B - A", "paired t p", "McNemar p < 0.05 (seeds)",
-                   "significant"], body)
+    return markdown_table(["comparison", "accuracy A", "accuracy B", "B - A", "paired t p",
+                           "McNemar p < 0.05 (seeds)", "significant"], body)
 
 
 def significance_text(rows: Sequence[dict]) -> str:
@@ -156,3 +163,35 @@ def significance_text(rows: Sequence[dict]) -> str:
     if no:
         parts.append("not significant: " + "; ".join(f"{r['comparison']} ({r['diff']:+.3f})" for r in no) + ".")
     return " ".join(parts)
+
+
+GRADIENT_STATISTICS = [("abs_diff_mean", "mean abs. diff"), ("abs_diff_std", "std abs. diff"),
+                       ("abs_diff_max", "max abs. diff"), ("grad_min", "grad min"), ("grad_max", "grad max"),
+                       ("grad_std", "grad std"), ("max_rel_err", "max rel. err"), ("rel_err_norm", "rel. err (norm)")]
+
+
+def gradient_check_table(check: dict[str, dict]) -> str:
+    """:func:`assignment1.gradcheck.check_gradients`'s statistics as a table: one row per statistic, W and b."""
+    return markdown_table(["", *check], [[label, *(f"{s[key]:.2e}" for s in check.values())]
+                                         for key, label in GRADIENT_STATISTICS])
+
+
+def search_table(ranked: Sequence[dict]) -> str:
+    """The rows of :func:`assignment1.report.search.table` as a markdown table."""
+    body = [[r["rank"], f"{r['lam']:.3g}", f"{r['eta']:.3g}", r["n_batch"], "yes" if r["flip"] else "no",
+             "yes" if r["schedule"] else "no", "diverged" if r["diverged"] else f"{r['val_acc']:.4f}",
+             "" if r["diverged"] else f"{r['val_loss']:.4f}"] for r in ranked]
+    return markdown_table(["rank", "$\\lambda$", "$\\eta$", "batch", "flip", "decay", "val. accuracy",
+                           "val. loss"], body)
+
+
+def per_class(section: str, class_names: Sequence[str], accuracy: np.ndarray) -> list[dict]:
+    """Rows of per-class test accuracy, ``accuracy: (runs, classes)``, as mean and std over the runs."""
+    return [{"section": section, "table": "Table 7", "class": name, "acc": stats.mean_std(accuracy[:, k])}
+            for k, name in enumerate(class_names)]
+
+
+def per_class_table(rows: Sequence[dict]) -> str:
+    """:func:`per_class` rows as a markdown table, best class first."""
+    ordered = sorted(rows, key=lambda r: -r["acc"]["mean"])
+    return markdown_table(["class", "accuracy"], [[r["class"], mean_std_text(r["acc"])] for r in ordered])

@@ -21,8 +21,9 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter, PDFExporter
 
-from . import config, experiments, fetch
-from .files import write_atomic
+from .. import config, fetch
+from ..files import write_atomic
+from .store import code_hash
 
 TITLE = "DD2424 Assignment 1: a one-layer network on CIFAR-10"
 PACKAGES = ("numpy", "matplotlib", "joblib", "threadpoolctl", "papermill", "nbconvert", "nbformat")
@@ -31,12 +32,26 @@ PDF_HINT = ("PDF skipped: nbconvert's LaTeX route needs xelatex and pandoc "
             "texlive-plain-generic pandoc), then rerun make report")
 
 
-def _headings(cells) -> list[str]:
+def _headings(cells) -> list[tuple[int, str]]:
+    """``(level, text)`` of every first- and second-level heading in the markdown cells, in order."""
     out = []
     for c in cells:
         if c.cell_type == "markdown":
-            out += re.findall(r"^# (.+)$", c.source, flags=re.M)
+            out += [(len(hashes), text) for hashes, text in re.findall(r"^(##?) (.+)$", c.source, flags=re.M)]
     return out
+
+
+def _toc(headings: list[tuple[int, str]]) -> str:
+    """Nested HTML lists: second-level headings under their section."""
+    items = []
+    for level, text in headings:
+        link = f'<a href="#{_anchor(text)}">{html.escape(text)}</a>'
+        if level == 2 and items:
+            items[-1][1].append(link)
+        else:
+            items.append((link, []))
+    return "<ul>" + "".join(f"<li>{link}" + (f"<ul>{''.join(f'<li>{s}</li>' for s in subs)}</ul>" if subs else "")
+                            + "</li>" for link, subs in items) + "</ul>"
 
 
 def _anchor(heading: str) -> str:
@@ -65,11 +80,11 @@ def combine(executed: list[Path], closing_markdown: str) -> nbformat.NotebookNod
                 cell.metadata.pop("execution", None)
             cells.append(cell)
     cells.append(nbformat.v4.new_markdown_cell(closing_markdown))
-    toc = "".join(f'<li><a href="#{_anchor(h)}">{html.escape(h)}</a></li>' for h in _headings(cells))
+    toc = _toc(_headings(cells))
     # The title and contents differ by format: HTML gets them as markup; LaTeX takes the title
     # from the metadata and builds its own contents (headings carry their numbers already).
     front = [
-        _raw(f"<h1>{html.escape(TITLE)}</h1><nav><h2>Contents</h2><ul>{toc}</ul></nav>", "text/html"),
+        _raw(f"<h1>{html.escape(TITLE)}</h1><nav><h2>Contents</h2>{toc}</nav>", "text/html"),
         _raw("\\setcounter{secnumdepth}{0}\n\\tableofcontents\n\\clearpage", "text/latex"),
     ]
     out = nbformat.v4.new_notebook(cells=front + cells, metadata=dict(nbs[0].metadata))
@@ -121,7 +136,7 @@ def software() -> dict:
     commit = _git("rev-parse", "HEAD") or "unknown (not a git checkout)"
     if _git("status", "--porcelain", "--untracked-files=no"):
         commit += " with uncommitted changes"
-    return {"versions": versions, "commit": commit, "code_hash": experiments.code_hash()[:16]}
+    return {"versions": versions, "commit": commit, "code_hash": code_hash()[:16]}
 
 
 def _fmt_value(v) -> str:

@@ -11,7 +11,6 @@ notebook for debugging and leaves the previous report in place.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import shutil
@@ -28,21 +27,15 @@ from tqdm import tqdm
 from traitlets import CaselessStrEnum, Unicode, default
 from traitlets.config import Config
 
-from . import assemble, config, data, experiments, fetch, params, validate
+from .. import config, data, fetch, validate
+from . import assemble, params
+from .experiments import PROGRESS_ENV
 
 
-def notebooks(sections: list[str] | None = None) -> list[Path]:
-    """The section notebooks in order, optionally only those whose name starts with one of ``sections``."""
-    paths = sorted(config.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
-    if sections:
-        paths = [p for p in paths if any(p.stem.startswith(s) for s in sections)]
-    return paths
-
-
-def declared_parameters(path: Path) -> dict:
-    """``{name: default value}`` from a notebook's parameters cell, via papermill."""
-    return {name: ast.literal_eval(info["default"]) for name, info in
-            papermill.inspect_notebook(str(path)).items()}
+def selected(prefixes: list[str] | None = None) -> list[str]:
+    """The sections to run, in order: all, or those whose name starts with one of ``prefixes``."""
+    names = params.sections()
+    return [n for n in names if any(n.startswith(s) for s in prefixes)] if prefixes else names
 
 
 def resolve_value(text: str):
@@ -57,23 +50,19 @@ def resolve_value(text: str):
     return text
 
 
-def check_overrides(overrides: dict, declared: dict[Path, dict]) -> None:
-    """Refuse names no section declares and values outside what a name accepts."""
-    known = set().union(*declared.values())
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise validate.ParameterError(
-            f"unknown parameter{'s' * (len(unknown) > 1)} {', '.join(unknown)}: no section declares "
-            f"{'them' if len(unknown) > 1 else 'it'}; known: {', '.join(sorted(known))}")
-    for name, value in overrides.items():
-        params.check(name, value)
-    for defaults in declared.values():  # the combination each section will see
-        params.resolve(**_effective(defaults, overrides))
-
-
-def _effective(defaults: dict, overrides: dict) -> dict:
+def effective(defaults: dict, overrides: dict) -> dict:
     """A section's parameter values: its defaults, with the overrides it declares."""
     return {**defaults, **{k: v for k, v in overrides.items() if k in defaults}}
+
+
+def check_overrides(overrides: dict, declared: dict[str, dict]) -> None:
+    """Refuse names no section declares and values outside what a name accepts."""
+    known = set().union(*declared.values())
+    unknown = set(overrides) - known
+    if unknown:
+        raise validate.UnknownParameter(unknown, "no section declares such a name", known)
+    for defaults in declared.values():  # the combination each section will see
+        params.resolve(effective(defaults, overrides))
 
 
 def warnings_in(executed: Path) -> list[str]:
@@ -160,12 +149,12 @@ def _failure(section: str, e: Exception, out: Path) -> str:
 def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool = False, pdf: bool = True,
         log=print) -> int:
     """Run the report; return the exit status (0 ok, 1 a section or the data failed, 2 bad parameters)."""
-    paths = notebooks(sections)
-    if not paths:
+    names = selected(sections)
+    if not names:
         log(f"error: no section notebooks match {sections} in {config.NOTEBOOKS_DIR}")
         return 2
     # Names are checked against every section, so one set of overrides serves any subset.
-    declared = {p: declared_parameters(p) for p in notebooks()}
+    declared = {name: params.declared(name) for name in params.sections()}
     try:
         check_overrides(overrides, declared)
     except validate.ParameterError as e:
@@ -179,8 +168,8 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
         log(f"error: {e}")
         return 1
     try:  # sizes the data at hand cannot serve are refused before anything runs, too
-        for path in paths:
-            params.check_data_size(params.resolve(**_effective(declared[path], overrides)).__dict__,
+        for name in names:
+            params.check_data_size(params.resolve(effective(declared[name], overrides)),
                                    per_batch * len(fetch.TRAIN_BATCHES))
     except validate.ParameterError as e:
         log(f"error: {e}")
@@ -190,9 +179,9 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
     executed_dir, tables_dir = out_dir / "executed", out_dir / "tables"
     executed_dir.mkdir(parents=True, exist_ok=True)
     progress_dir = out_dir / ".progress"
-    used = {p.stem: _effective(declared[p], overrides) for p in paths}
+    used = {name: effective(declared[name], overrides) for name in names}
     timings: dict[str, float] = {}
-    environ = {experiments.PROGRESS_ENV: str(progress_dir)}
+    environ = {PROGRESS_ENV: str(progress_dir)}
     saved = {k: os.environ.get(k) for k in environ}
     os.environ.update(environ)
     # Unix sockets where the platform has them; a short private path keeps under the socket-path limit.
@@ -200,24 +189,25 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
     kernel = ({"kernel_manager_class": LocalKernelManager,
                "config": Config({"LocalKernelManager": {"socket_dir": socket_dir}})} if socket_dir else {})
     try:
-        with RunBars(progress_dir), tqdm(paths, desc="report sections", unit="section", position=0) as bar:
-            for path in bar:
-                bar.set_postfix_str(path.stem)
-                out = executed_dir / path.name
-                for stale in (tables_dir / path.stem).glob("*.json"):
+        with RunBars(progress_dir), tqdm(names, desc="report sections", unit="section", position=0) as bar:
+            for name in bar:
+                bar.set_postfix_str(name)
+                out = executed_dir / f"{name}.ipynb"
+                for stale in (tables_dir / name).glob("*.json"):
                     stale.unlink()
                 t0 = time.perf_counter()
                 try:
                     papermill.execute_notebook(
-                        str(path), str(out), parameters={k: v for k, v in overrides.items() if k in declared[path]},
+                        str(config.NOTEBOOKS_DIR / f"{name}.ipynb"), str(out),
+                        parameters={k: v for k, v in overrides.items() if k in declared[name]},
                         cwd=str(config.NOTEBOOKS_DIR), progress_bar=False, **kernel)
                 except Exception as e:  # papermill's error or a dead kernel: report it, keep the notebook
                     bar.close()
-                    log(f"error: {_failure(path.stem, e, out)}")
+                    log(f"error: {_failure(name, e, out)}")
                     return 1
-                timings[path.stem] = time.perf_counter() - t0
+                timings[name] = time.perf_counter() - t0
                 for line in warnings_in(out):
-                    log(f"warning in {path.stem}: {line}")
+                    log(f"warning in {name}: {line}")
     except KeyboardInterrupt:
         log("interrupted: finished runs are stored; rerun to resume from them")
         return 130
@@ -232,8 +222,8 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
 
     sw = assemble.software()
     closing = assemble.provenance_markdown(provenance, used, timings, sw)
-    summary = assemble.summary(provenance, used, tables_dir, [p.stem for p in paths])
-    written = assemble.write_report([executed_dir / p.name for p in paths], out_dir, closing, summary,
+    summary = assemble.summary(provenance, used, tables_dir, names)
+    written = assemble.write_report([executed_dir / f"{name}.ipynb" for name in names], out_dir, closing, summary,
                                     show_code=show_code, pdf=pdf)
     for key in ("html", "pdf", "summary"):
         if key in written:
@@ -266,10 +256,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]
             try:
                 overrides.update(_yaml_mapping(Path(source).read_text(), source))
             except OSError as e:
-                raise validate.ParameterError(f"cannot read parameters file {source}: {e.strerror}") from None
+                raise ValueError(f"cannot read parameters file {source}: {e.strerror}") from None
         for text in args.parameters_yaml:
             overrides.update(_yaml_mapping(text, "-y"))
-    except validate.ParameterError as e:
+    except ValueError as e:
         parser.exit(2, f"error: {e}\n")
     overrides.update({name: resolve_value(value) for name, value in args.parameters})
     overrides.update(dict(args.parameters_raw))
@@ -282,11 +272,11 @@ def _yaml_mapping(text: str, where: str) -> dict:
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise validate.ParameterError(f"{where} is not valid YAML: {e}".replace("\n", " ")) from None
+        raise ValueError(f"{where} is not valid YAML: {e}".replace("\n", " ")) from None
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise validate.ParameterError(f"{where} must be a YAML mapping of parameter names to values")
+        raise ValueError(f"{where} must be a YAML mapping of parameter names to values")
     return value
 
 

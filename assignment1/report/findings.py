@@ -1,0 +1,186 @@
+"""Facts the report's sentences state, computed from results.
+
+Where the wording of the report depends on the results (which setting is best,
+whether regularization narrows the gap), the decision is made here, by a tested
+function that returns the facts; the notebook only phrases them. A function
+returns None where its comparison does not exist (a parameter override left out
+the settings it needs), and the notebook then says nothing about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import plots
+from .runs import RunResult
+
+#: Relative error of the whole gradient below which finite differences explain the gap (float64, h ~ 1e-5).
+GRADIENT_TOLERANCE = 1e-5
+#: Element-wise relative errors above this are explained when the gradient there is tiny.
+ELEMENT_TOLERANCE = 1e-4
+#: A learning rate "keeps overshooting" when its validation loss moves this many times more per epoch.
+OVERSHOOT_RATIO = 3.0
+
+
+def final(runs: Sequence[RunResult], key: str) -> float:
+    """Mean over ``runs`` of the last recorded value of ``history[key]`` (nan if no run recorded one)."""
+    last = [r.history[key][-1] for r in runs if r.history[key]]
+    return sum(last) / len(last) if last else float("nan")
+
+
+def roughness(runs: Sequence[RunResult], key: str) -> float:
+    """Mean absolute epoch-to-epoch change of ``history[key]`` over the second half of training, averaged over runs."""
+    values = []
+    for r in runs:
+        h = r.history[key]
+        tail = h[len(h) // 2:]
+        if len(tail) > 1:
+            values.append(sum(abs(b - a) for a, b in zip(tail, tail[1:])) / (len(tail) - 1))
+    return sum(values) / len(values) if values else 0.0
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """How far the analytic gradients are from the numerical ones, and whether that is rounding."""
+
+    abs_diff_max: float  # largest |analytic - numerical| over W and b
+    rel_err: float  # largest ||a - n|| / (||a|| + ||n||) over W and b
+    correct: bool  # rel_err below GRADIENT_TOLERANCE
+    tiny_gradient_peaks: dict  # parameter -> (max element-wise relative error, |gradient| there), where it exceeds
+    #                            ELEMENT_TOLERANCE: a tiny gradient where the cost's rounding dominates
+
+
+def gradient_check(stats: dict[str, dict]) -> GradientCheck:
+    """Facts of :func:`assignment1.gradcheck.check_gradients`'s ``{"W": ..., "b": ...}`` statistics."""
+    rel = max(s["rel_err_norm"] for s in stats.values())
+    return GradientCheck(
+        abs_diff_max=max(s["abs_diff_max"] for s in stats.values()), rel_err=rel, correct=rel < GRADIENT_TOLERANCE,
+        tiny_gradient_peaks={k: (s["max_rel_err"], s["grad_at_max_rel_err"]) for k, s in stats.items()
+                             if s["max_rel_err"] > ELEMENT_TOLERANCE})
+
+
+def _by_setting(groups: Sequence[Sequence[RunResult]]) -> dict[tuple[float, float], Sequence[RunResult]]:
+    return {(g[0].config.lam, g[0].config.eta): g for g in groups}
+
+
+def _test_accuracy(runs: Sequence[RunResult]) -> float:
+    return float(np.mean([r.test["acc"] for r in runs]))
+
+
+@dataclass(frozen=True)
+class LearningRateEffect:
+    """The largest learning rate against the smallest, at the same lambda where there is one."""
+
+    eta_high: float
+    eta_low: float
+    lam: float  # lambda of the high-rate setting
+    roughness_high: float  # see :func:`roughness` of the validation loss
+    roughness_low: float
+    acc_high: float  # mean test accuracy
+    acc_low: float
+    overshoots: bool  # the high rate's validation loss moves OVERSHOOT_RATIO times more
+
+
+def learning_rate_effect(groups: Sequence[Sequence[RunResult]]) -> LearningRateEffect | None:
+    """Compare the largest and the smallest learning rate of ``groups`` (one group of seeds per setting)."""
+    by = _by_setting(groups)
+    etas = sorted({eta for _, eta in by})
+    if len(etas) < 2:
+        return None
+    low, high = etas[0], etas[-1]
+    k_high = min(k for k in by if k[1] == high)
+    k_low = (k_high[0], low) if (k_high[0], low) in by else min(k for k in by if k[1] == low)
+    r_high, r_low = roughness(by[k_high], "val_loss"), roughness(by[k_low], "val_loss")
+    return LearningRateEffect(eta_high=high, eta_low=low, lam=k_high[0], roughness_high=r_high, roughness_low=r_low,
+                              acc_high=_test_accuracy(by[k_high]), acc_low=_test_accuracy(by[k_low]),
+                              overshoots=r_high > OVERSHOOT_RATIO * r_low)
+
+
+@dataclass(frozen=True)
+class RegularizationGap:
+    """Final training minus validation accuracy, without and with regularization, at the smallest learning rate."""
+
+    eta: float
+    gap_without: float  # lambda = 0
+    gaps: dict  # lambda > 0 -> its gap, by increasing lambda
+    narrows: bool  # every lambda > 0 has a smaller gap than lambda = 0
+
+
+def regularization_gap(groups: Sequence[Sequence[RunResult]]) -> RegularizationGap | None:
+    by = _by_setting(groups)
+    eta = min(eta for _, eta in by)
+    gap = {lam: final(g, "train_acc") - final(g, "val_acc") for (lam, e), g in by.items() if e == eta}
+    regularized = {lam: v for lam, v in sorted(gap.items()) if lam > 0}
+    if 0.0 not in gap or not regularized:
+        return None
+    return RegularizationGap(eta=eta, gap_without=gap[0.0], gaps=regularized,
+                             narrows=all(v < gap[0.0] for v in regularized.values()))
+
+
+@dataclass(frozen=True)
+class LambdaSweep:
+    """Test accuracy as lambda grows, at the smallest learning rate."""
+
+    eta: float
+    accuracies: dict  # lambda -> mean test accuracy, by increasing lambda
+    best: float  # the lambda with the highest accuracy
+    strongest: float  # the largest lambda
+    strongest_falls_back: bool  # the largest lambda is not the best
+
+
+def lambda_sweep(groups: Sequence[Sequence[RunResult]]) -> LambdaSweep | None:
+    by = _by_setting(groups)
+    eta = min(eta for _, eta in by)
+    acc = {lam: _test_accuracy(g) for (lam, e), g in sorted(by.items()) if e == eta}
+    if len(acc) < 2:
+        return None
+    best, strongest = max(acc, key=acc.get), max(acc)
+    return LambdaSweep(eta=eta, accuracies=acc, best=best, strongest=strongest, strongest_falls_back=best != strongest)
+
+
+@dataclass(frozen=True)
+class TemplateSmoothness:
+    """How rough W's class templates look as lambda grows, at the smallest learning rate."""
+
+    eta: float
+    roughness: dict  # lambda -> :func:`assignment1.plots.template_roughness`, by increasing lambda
+    smoother_with_lambda: bool  # strictly decreasing
+
+
+def template_smoothness(runs: Sequence[RunResult]) -> TemplateSmoothness | None:
+    """From one run per setting (``W: (K, 3072)`` each)."""
+    eta = min(r.config.eta for r in runs)
+    rough = {r.config.lam: plots.template_roughness(r.W) for r in sorted(runs, key=lambda r: r.config.lam)
+             if r.config.eta == eta}
+    if len(rough) < 2:
+        return None
+    values = list(rough.values())
+    return TemplateSmoothness(eta=eta, roughness=rough,
+                              smoother_with_lambda=all(b < a for a, b in zip(values, values[1:])))
+
+
+def per_class_accuracy(runs: Sequence[RunResult], y: np.ndarray, n_classes: int) -> np.ndarray:
+    """``(len(runs), n_classes)``: each run's test accuracy on each true class; ``y: (n_test,)``."""
+    return np.array([[np.mean(r.test_pred[y == k] == k) for k in range(n_classes)] for r in runs])
+
+
+@dataclass(frozen=True)
+class Confusions:
+    """The most frequent confusion of a confusion matrix, and the best and worst class."""
+
+    true_class: int  # the most frequent confusion: true_class taken for predicted_class, count times
+    predicted_class: int
+    count: int
+    best_class: int  # by mean per-class accuracy
+    worst_class: int
+
+
+def confusions(C: np.ndarray, class_accuracy: np.ndarray) -> Confusions:
+    """From ``C: (K, K)`` (rows true, columns predicted) and ``class_accuracy: (K,)``."""
+    off = C - np.diag(np.diag(C))
+    i, j = np.unravel_index(off.argmax(), off.shape)
+    return Confusions(true_class=int(i), predicted_class=int(j), count=int(off[i, j]),
+                      best_class=int(np.argmax(class_accuracy)), worst_class=int(np.argmin(class_accuracy)))

@@ -1,0 +1,98 @@
+"""The first line of every report notebook: its parameters checked, its data and run store ready.
+
+``p, section = start("02_training", globals())`` reads the names the notebook
+declares in its ``parameters`` cell, takes their values from the notebook,
+refuses names papermill injected that the notebook does not declare and values
+a parameter does not accept, applies quick mode, and returns the parameters
+with a :class:`Section` that trains and records what the notebook asks for.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from .. import data, validate
+from . import params, tables
+from .experiments import Experiments
+from .runs import RunConfig, RunResult, grid
+
+#: The first line of the cell papermill injects with the parameters it was given.
+PAPERMILL_MARKER = "# Parameters"
+
+
+def injected_names(namespace: dict) -> list[str]:
+    """Names assigned in the cell papermill injected into this kernel (none outside papermill).
+
+    Papermill warns about a name the notebook does not declare, then runs it
+    anyway; the kernel's input history (``In``) still holds the injected cell.
+    """
+    cells = [c for c in namespace.get("In", []) if c.lstrip().startswith(PAPERMILL_MARKER)]
+    if not cells:
+        return []
+    return [t.id for node in ast.parse(cells[-1]).body if isinstance(node, ast.Assign)
+            for t in node.targets if isinstance(t, ast.Name)]
+
+
+@dataclass
+class Section:
+    """One report section: its name, parameters and runs (with the data they train on)."""
+
+    name: str
+    params: SimpleNamespace
+    experiments: Experiments
+
+    def grid(self, settings, seeds=None, **changes) -> list[RunConfig]:
+        """Runs of each ``(lam, eta)`` in ``settings`` for each seed (default: the section's ``seeds``).
+
+        They share the section's run parameters (epochs, batch size, validation
+        size, dtype, initialization, engine) unless ``changes`` says otherwise.
+        """
+        p = self.params
+        common = dict(n_epochs=p.n_epochs, n_batch=p.n_batch, val_size=p.val_size, dtype=p.dtype,
+                      init_std=p.init_std, engine=p.engine)
+        return grid(settings, p.seeds if seeds is None else seeds, **{**common, **changes})
+
+    def run(self, configs: list[RunConfig], test: bool = True) -> list[RunResult]:
+        """Results of ``configs``: stored ones reused, the others trained (see :meth:`Experiments.run`)."""
+        return self.experiments.run(configs, test=test)
+
+    def run_groups(self, *groups: list[RunConfig], test: bool = True) -> list[list[RunResult]]:
+        """Results of several lists of runs, trained together so that they share the parallel processes."""
+        results = self.run([c for g in groups for c in g], test)
+        ends = [sum(len(g) for g in groups[:i + 1]) for i in range(len(groups))]
+        return [results[end - len(g):end] for g, end in zip(groups, ends)]
+
+    def dataset(self, dtype: str | None = None, val_size: int | None = None) -> data.Dataset:
+        """The section's data set (its ``val_size`` and ``dtype`` unless given)."""
+        p = self.params
+        return self.experiments.dataset(val_size or p.val_size, dtype=dtype or getattr(p, "dtype", "float32"))
+
+    @property
+    def label_names(self) -> list[str]:
+        return self.experiments.label_names
+
+    def record(self, table: str, rows: list[dict] | dict) -> None:
+        """Store a table of this section for ``summary.json``."""
+        tables.record(self.name, table, rows, self.params.reports_dir)
+
+
+def start(name: str, namespace: dict) -> tuple[SimpleNamespace, Section]:
+    """Check the parameters notebook ``name`` declares, with their values in ``namespace`` (its ``globals()``).
+
+    Returns ``(p, section)``: the checked parameters (quick mode applied) and the
+    :class:`Section`. Raises :class:`~assignment1.validate.ParameterError` before
+    any work for an undeclared injected name or a value a parameter does not accept.
+    """
+    declared = params.declared(name)
+    unknown = set(injected_names(namespace)) - set(declared)
+    if unknown:
+        raise validate.UnknownParameter(unknown, f"the parameters cell of {name} declares no such name", declared)
+    missing = [k for k in declared if k not in namespace]
+    if missing:
+        raise validate.ParameterError(missing[0], "have a value: run the parameters cell first")
+    p = params.resolve({k: namespace[k] for k in declared})
+    experiments = Experiments(p.data_dir, p.data_url, p.data_md5, p.reports_dir, n_jobs=getattr(p, "n_jobs", 1))
+    params.check_data_size(p, experiments.n_training_images)
+    return p, Section(name, p, experiments)

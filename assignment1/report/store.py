@@ -1,0 +1,99 @@
+"""The run store: finished runs on disk, found again by a key of what computed them.
+
+A run is stored as ``reports/runs/<key>.npz``. The key hashes the run's full
+configuration, the data's checksums and the code of the modules that compute
+results (:data:`RESULT_MODULES`), read as syntax trees without docstrings: a
+change to the code trains afresh; a change to a comment or a docstring does not.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import io
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..files import remove_stale_temporaries, write_atomic
+from .runs import RunConfig, RunResult
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+#: Modules whose code determines a run's numbers, relative to the package.
+RESULT_MODULES = ("data.py", "model.py", "train.py", "train_fast.py", "report/runs.py")
+
+
+def code_fingerprint(source: str) -> str:
+    """sha256 of a module's syntax tree without docstrings: it changes with the code, not with comments."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_hash() -> str:
+    """One hash of the code of :data:`RESULT_MODULES`."""
+    h = hashlib.sha256()
+    for name in RESULT_MODULES:
+        h.update(code_fingerprint((PACKAGE_DIR / name).read_text()).encode())
+    return h.hexdigest()
+
+
+def run_key(cfg: RunConfig, data_files: dict[str, str]) -> str:
+    """The store key of ``cfg`` trained on data whose batches have the md5s ``data_files``."""
+    payload = {"config": cfg.to_dict(), "data": data_files, "code": code_hash()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class RunStore:
+    """Finished runs on disk, one ``<key>.npz`` each, written atomically and flushed to disk.
+
+    Temporary files left by a process that was killed while writing are removed
+    when a store is opened.
+    """
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        remove_stale_temporaries(self.directory)
+
+    def path(self, key: str) -> Path:
+        return self.directory / f"{key}.npz"
+
+    def save(self, key: str, r: RunResult) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        meta = {"config": r.config.to_dict(), "history": r.history, "diverged": r.diverged,
+                "test": r.test, "seconds": r.seconds}
+        arrays = {"W": r.W, "b": r.b, "meta": np.array(json.dumps(meta))}
+        if r.test is not None:
+            arrays.update(test_pred=r.test_pred, test_p_true=r.test_p_true)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        write_atomic(self.path(key), buf.getvalue(), durable=True)
+
+    def load(self, key: str) -> RunResult | None:
+        """The stored run, or None if absent; a damaged entry is removed with a warning."""
+        path = self.path(key)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                tested = meta["test"] is not None
+                return RunResult(config=RunConfig(**meta["config"]), W=z["W"], b=z["b"],
+                                 history=meta["history"], diverged=meta["diverged"], test=meta["test"],
+                                 test_pred=z["test_pred"] if tested else None,
+                                 test_p_true=z["test_p_true"] if tested else None,
+                                 seconds=meta["seconds"], cached=True)
+        except Exception as e:  # a truncated or garbled file fails in many ways; all mean "recompute"
+            warnings.warn(f"cached run {path.name} is damaged ({type(e).__name__}: {e}); recomputing it",
+                          stacklevel=2)
+            path.unlink(missing_ok=True)
+            return None
