@@ -10,7 +10,9 @@ Environment variables:
 - ``CIFAR10_URL``: the archive's source: http(s), ``file://`` or a local path;
 - ``CIFAR10_MD5``: its expected md5 (default: the official one);
 - ``A1_REPORTS_DIR``: where runs, executed notebooks and reports go (default
-  ``reports/`` under the project root).
+  ``reports/`` under the project root);
+- ``A1_OUTPUT_DIR``: set by the report runner for the sections it runs: where
+  this run's tables go (a quick or partial run has its own, beside the full report's).
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ def reports_dir(override: str | os.PathLike | None = None) -> Path:
     if override not in (None, ""):
         return Path(override).expanduser().resolve()
     return _env_path("A1_REPORTS_DIR", ROOT / "reports")
+
+
+def output_dir(reports_override: str | os.PathLike | None = None) -> Path:
+    """Where a section records its tables: ``$A1_OUTPUT_DIR`` (set by the report runner), else the reports directory."""
+    return _env_path("A1_OUTPUT_DIR", reports_dir(reports_override))
 
 
 def data_source(url: str | None = None, md5: str | None = None) -> tuple[str, str]:

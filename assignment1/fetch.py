@@ -10,12 +10,14 @@ matches the official checksums.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
 import os
 import posixpath
 import shutil
+import sys
 import tarfile
 import tempfile
 import urllib.error
@@ -128,7 +130,8 @@ def obtain_archive(url: str, md5: str, directory: Path, progress: bool = True) -
     local = _local_path(url)
     if local is not None:
         if not local.is_file():
-            raise DataError(f"data source {local} does not exist or is not a file")
+            raise DataError(f"data source {local} does not exist or is not a file: put the archive (md5 {md5}) "
+                            f"there, or point CIFAR10_URL at a copy of it (or at {config.OFFICIAL_URL})")
         actual = md5sum(local)
         if actual != md5:
             raise DataError(
@@ -201,6 +204,24 @@ def _verify_batches(batch_dir: Path) -> dict[str, str]:
     return {name: md5sum(batch_dir / name) for name in OFFICIAL_BATCH_MD5}
 
 
+def damaged_files(batch_dir: Path, recorded: dict[str, str]) -> list[str]:
+    """What is wrong with the batches in ``batch_dir``, against the md5s ``recorded`` at extraction: one line each."""
+    problems = [f"{name} is missing" for name in REQUIRED_FILES if not (batch_dir / name).is_file()]
+    for name, expected in recorded.items():
+        if (batch_dir / name).is_file() and (actual := md5sum(batch_dir / name)) != expected:
+            problems.append(f"{name} has md5 {actual}, not the {expected} recorded when it was extracted")
+    return problems
+
+
+def _missing_ancestors(directory: Path) -> list[Path]:
+    """``directory`` and those of its parents that do not exist yet, deepest first."""
+    out = []
+    while not directory.exists() and directory != directory.parent:
+        out.append(directory)
+        directory = directory.parent
+    return out
+
+
 def read_provenance(data_dir: str | os.PathLike | None = None) -> dict | None:
     """The provenance record of a prepared data directory, or None if there is none."""
     path = config.data_dir(data_dir) / PROVENANCE_NAME
@@ -215,31 +236,47 @@ def prepare(
     md5: str | None = None,
     data_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    notify=None,
 ) -> dict:
     """Make sure verified CIFAR-10 batches are in the data directory; return their provenance.
 
     The provenance is a dict: ``source``, ``archive_md5``, ``files`` (md5 of each
     batch), ``official`` (every checksum is the official one), ``mismatched``
-    (batches whose md5 differs from the official one) and ``batch_dir``.
-    Data that is not official is still usable, and marked so. Batches prepared
-    earlier (from any source) are reused, after checking them against their
-    provenance, unless a different source is named by argument or environment.
+    (batches whose md5 differs from the official one) and ``batch_dir``; it is
+    kept in the data directory, which so remembers where its data came from.
+    Data that is not official is still usable, and marked so.
+
+    Batches prepared earlier are reused after checking them against their
+    recorded md5s, unless a different source is named by argument or environment.
+    A missing or damaged batch is named through ``notify`` (default: a line on
+    stderr) and extracted again from the recorded source. A failed fetch leaves
+    no directory behind that it created.
     """
-    explicit = config.source_is_explicit(url, md5)
-    url, md5 = config.data_source(url, md5)
     directory = config.data_dir(data_dir)
-    batch_dir = directory / BATCH_DIR
     known = read_provenance(directory)
-    # Data prepared earlier is reused when no source is named, or the same archive is.
-    if known and (not explicit or known.get("archive_md5") == md5) and batch_dir.is_dir():
-        try:
-            if _verify_batches(batch_dir) == known["files"]:
-                return known
-        except DataError:
-            pass  # incomplete: extract again below
-    archive = obtain_archive(url, md5, directory, progress=progress)
-    safe_extract(archive, directory)
-    files = _verify_batches(batch_dir)
+    if known and not config.source_is_explicit(url, md5):
+        url, md5 = known["source"], known["archive_md5"]  # the source this directory was prepared from
+    else:
+        url, md5 = config.data_source(url, md5)
+    batch_dir = directory / BATCH_DIR
+    damaged = []
+    if known and known.get("archive_md5") == md5:
+        damaged = damaged_files(batch_dir, known["files"])
+        if not damaged:
+            return known
+        (notify or _to_stderr)(f"{'; '.join(damaged)} (in {batch_dir}): extracting the data again from {url}")
+    created = _missing_ancestors(directory)
+    try:
+        archive = obtain_archive(url, md5, directory, progress=progress)
+        safe_extract(archive, directory)
+        files = _verify_batches(batch_dir)
+    except DataError as e:
+        for d in created:  # deepest first; a directory that holds anything is kept
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        if damaged:
+            raise DataError(f"{'; '.join(damaged)} (in {batch_dir}), and extracting again failed: {e}") from e
+        raise
     mismatched = sorted(n for n, h in files.items() if h != OFFICIAL_BATCH_MD5[n])
     provenance = {
         "source": url,
@@ -251,6 +288,10 @@ def prepare(
     }
     write_atomic(directory / PROVENANCE_NAME, json.dumps(provenance, indent=2) + "\n")
     return provenance
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def describe(provenance: dict) -> str:

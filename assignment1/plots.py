@@ -2,6 +2,11 @@
 
 A "run" here is anything with a ``history`` dict as :func:`assignment1.train.train`
 returns it (a :class:`~assignment1.train.TrainResult`, or a stored run of the report).
+
+Every figure is at most :data:`MAX_WIDTH` inches wide, the width of the report's
+text on A4 and Letter, so it prints at its own size, and no text in it is smaller
+than :data:`MIN_FONT` points. In a notebook, figures are PNGs at twice the screen
+resolution ("retina"): sharp on screen, and 200 pixels per inch on paper.
 """
 
 from __future__ import annotations
@@ -14,6 +19,24 @@ from matplotlib.ticker import MaxNLocator
 
 PANELS = (("loss", "Loss"), ("cost", "Cost"), ("acc", "Accuracy"))
 COLORS = {"train": "tab:blue", "val": "tab:orange"}
+MAX_WIDTH = 6.5  # inches
+MIN_FONT = 7.0  # points
+STYLE = {"figure.dpi": 100, "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7,
+         "ytick.labelsize": 7, "legend.fontsize": 7, "figure.titlesize": 9}
+
+
+def _retina_in_notebooks() -> None:
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("retina")
+
+
+plt.rcParams.update(STYLE)
+_retina_in_notebooks()
 
 
 def curve_stats(runs: Sequence, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -33,8 +56,14 @@ def curve_stats(runs: Sequence, key: str) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def _band(ax, runs, key, label, color, linestyle="-"):
     x, mean, std = curve_stats(runs, key)
-    ax.plot(x, mean, color=color, linestyle=linestyle, label=label)
+    ax.plot(x, mean, color=color, linestyle=linestyle, label=label, linewidth=1.2)
     ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+
+
+def _epochs_axis(ax) -> None:
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
 
 
 def history_figure(groups: Sequence[Sequence], titles: Sequence[str], panels=PANELS) -> plt.Figure:
@@ -42,19 +71,15 @@ def history_figure(groups: Sequence[Sequence], titles: Sequence[str], panels=PAN
 
     Lines are the mean over the group; bands are ± one std (absent for a single run).
     """
-    fig, axes = plt.subplots(len(groups), len(panels), figsize=(4.2 * len(panels), 2.9 * len(groups)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(groups), len(panels), figsize=(MAX_WIDTH, 0.4 + 1.75 * len(groups)),
+                             squeeze=False, layout="constrained")
     for row, (runs, title) in zip(axes, zip(groups, titles)):
         for ax, (key, name) in zip(row, panels):
             for split in ("train", "val"):
-                label = {"train": "training", "val": "validation"}[split]
-                _band(ax, runs, f"{split}_{key}", label, COLORS[split])
-            ax.set_title(f"{name}: {title}", fontsize=10)
-            ax.set_xlabel("epoch")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.grid(alpha=0.3)
-        row[0].legend(fontsize=8)
-    fig.tight_layout()
+                _band(ax, runs, f"{split}_{key}", {"train": "training", "val": "validation"}[split], COLORS[split])
+            ax.set_title(f"{name}: {title}")
+            _epochs_axis(ax)
+        row[0].legend()
     return fig
 
 
@@ -66,17 +91,19 @@ def template_image(w: np.ndarray) -> np.ndarray:
 
 
 def weights_figure(Ws: Sequence[np.ndarray], titles: Sequence[str], class_names: Sequence[str]) -> plt.Figure:
-    """Each ``W: (K, 3072)`` as a row of K class templates, labelled with class names."""
+    """Each ``W: (K, 3072)`` as a row of K class templates, labelled with class names; ``titles`` label the rows."""
     K = Ws[0].shape[0]
-    fig, axes = plt.subplots(len(Ws), K, figsize=(1.25 * K, 1.55 * len(Ws)), squeeze=False)
+    fig, axes = plt.subplots(len(Ws), K, figsize=(MAX_WIDTH, 0.25 + 0.6 * len(Ws)), squeeze=False,
+                             layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.01, h_pad=0.01, wspace=0.02, hspace=0.02)
     for row, W, title in zip(axes, Ws, titles):
         for k, ax in enumerate(row):
             ax.imshow(template_image(W[k]), interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(class_names[k], fontsize=7)
-        row[0].set_ylabel(title, fontsize=7)
-    fig.tight_layout()
+        row[0].set_ylabel(title, rotation=0, ha="right", va="center", fontsize=MIN_FONT)
+    for k, ax in enumerate(axes[0]):
+        ax.set_title(class_names[k], fontsize=MIN_FONT)
     return fig
 
 
@@ -86,33 +113,29 @@ def p_true_histograms(models: dict[str, tuple[np.ndarray, np.ndarray]], y: np.nd
     ``models`` maps a model name to ``(predicted labels: (n,), probability of the true class: (n,))``;
     ``y: (n,)`` are the true labels.
     """
-    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=(MAX_WIDTH, 2.5), squeeze=False, layout="constrained")
     edges = np.linspace(0, 1, bins + 1)
     for ax, (name, (pred, p_true)) in zip(axes[0], models.items()):
         correct = pred == y
         ax.hist(p_true[correct], bins=edges, alpha=0.6, label=f"correct ({correct.sum()})")
         ax.hist(p_true[~correct], bins=edges, alpha=0.6, label=f"incorrect ({(~correct).sum()})")
-        ax.set_title(name, fontsize=10)
+        ax.set_title(name)
         ax.set_xlabel("probability of the true class")
         ax.set_ylabel("test examples")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+        ax.legend()
     return fig
 
 
 def curves_figure(groups: dict[str, Sequence], key: str = "loss", ylabel: str = "loss") -> plt.Figure:
     """Training (solid) and validation (dashed) ``key`` curves of several models, each in its own panel."""
-    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(groups), figsize=(MAX_WIDTH, 2.4), squeeze=False, layout="constrained")
     for ax, (name, runs) in zip(axes[0], groups.items()):
         _band(ax, runs, f"train_{key}", "training", COLORS["train"])
         _band(ax, runs, f"val_{key}", "validation", COLORS["val"], "--")
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(name)
+        _epochs_axis(ax)
         ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+        ax.legend()
     return fig
 
 
@@ -135,30 +158,28 @@ def confusion_matrix(y: np.ndarray, y_pred: np.ndarray, n_classes: int = 10) -> 
 def confusion_figure(C: np.ndarray, class_names: Sequence[str]) -> plt.Figure:
     """The confusion matrix as rates per true class, with the counts written in."""
     rates = C / np.maximum(C.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(6.4, 5.4))
+    fig, ax = plt.subplots(figsize=(5.2, 4.4), layout="constrained")
     im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     K = len(class_names)
-    ax.set_xticks(range(K), class_names, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(K), class_names, fontsize=8)
+    ax.set_xticks(range(K), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(K), class_names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     for i in range(K):
         for j in range(K):
-            ax.text(j, i, str(C[i, j]), ha="center", va="center", fontsize=6,
+            ax.text(j, i, str(C[i, j]), ha="center", va="center", fontsize=MIN_FONT,
                     color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the true class")
-    fig.tight_layout()
     return fig
 
 
 def image_grid(images: np.ndarray, titles: Sequence[str], cols: int = 8) -> plt.Figure:
     """``images: (n, 32, 32, 3)`` uint8 in a grid, each with its title."""
     rows = max(1, -(-len(images) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols, 1.7 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(MAX_WIDTH, 1.15 * rows), squeeze=False, layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
     for ax, img, title in zip(axes.ravel(), images, titles):
         ax.imshow(img, interpolation="nearest")
-        ax.set_title(title, fontsize=6.5)
-    fig.tight_layout()
+        ax.set_title(title, fontsize=MIN_FONT, linespacing=1.1)
     return fig

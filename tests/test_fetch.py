@@ -87,7 +87,7 @@ def test_checksum_mismatch_leaves_no_file(tiny_archive, tmp_path):
     with ArchiveServer(path.read_bytes()) as server:
         with pytest.raises(DataError, match=f"expected md5 {wrong}, got {md5}"):
             fetch.prepare(url=server.url, md5=wrong, data_dir=tmp_path / "data", progress=False)
-    assert list((tmp_path / "data").iterdir()) == []
+    assert not (tmp_path / "data").exists()  # nor the directory the fetch created
 
 
 def test_dropped_connection_leaves_no_file(tiny_archive, tmp_path):
@@ -95,7 +95,7 @@ def test_dropped_connection_leaves_no_file(tiny_archive, tmp_path):
     with ArchiveServer(path.read_bytes(), mode="drop") as server:
         with pytest.raises(DataError, match="127.0.0.1"):
             fetch.prepare(url=server.url, md5=md5, data_dir=tmp_path / "data", progress=False)
-    assert list((tmp_path / "data").iterdir()) == []
+    assert not (tmp_path / "data").exists()
 
 
 def test_unreachable_server_says_how_to_download_by_hand(tmp_path):
@@ -142,10 +142,9 @@ def test_hostile_archive_members_are_refused(tmp_path, kind, message):
     data_dir = tmp_path / "deep" / "data"
     with pytest.raises(DataError, match=message):
         fetch.prepare(url=str(archive), md5=md5, data_dir=data_dir, progress=False)
-    # nothing was written: not inside the data directory, not beside it
-    assert not (data_dir / "cifar-10-batches-py").exists()
-    assert not (tmp_path / "escaped").exists() and not (tmp_path / "deep" / "escaped").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep", "src"]
+    # nothing was written: not inside the data directory, not beside it, and not the directories themselves
+    assert not (tmp_path / "escaped").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
 
 
 def test_missing_batch_is_named(tmp_path):
@@ -186,3 +185,36 @@ def test_stand_in_is_usable_and_marked_unofficial(stand_in, tmp_path):
     # and its official md5 is refused with both checksums named
     with pytest.raises(DataError, match=f"expected md5 {fetch.config.OFFICIAL_MD5}, got {md5}"):
         fetch.obtain_archive(str(path), fetch.config.OFFICIAL_MD5, tmp_path)
+
+
+def test_a_damaged_batch_is_named_and_extracted_again_from_the_recorded_source(tiny_archive, tmp_path):
+    path, md5 = tiny_archive
+    data_dir = tmp_path / "data"
+    provenance = fetch.prepare(url=path.as_uri(), md5=md5, data_dir=data_dir, progress=False)
+    victim = data_dir / fetch.BATCH_DIR / "data_batch_3"
+    victim.write_bytes(victim.read_bytes()[:1000])
+    said = []
+    # no source named: the directory's own record says where the data came from (not the official URL)
+    assert fetch.prepare(data_dir=data_dir, progress=False, notify=said.append) == provenance
+    assert len(said) == 1 and "data_batch_3 has md5" in said[0] and f"again from {path.as_uri()}" in said[0]
+    assert fetch.md5sum(victim) == provenance["files"]["data_batch_3"]
+    # the source gone too: the error names the damaged file and what to put where
+    victim.unlink()
+    path.rename(path.with_suffix(".moved"))
+    with pytest.raises(DataError, match=r"data_batch_3 is missing .* extracting again failed: data source .* does not "
+                                        rf"exist .* put the archive \(md5 {md5}\) there"):
+        fetch.prepare(data_dir=data_dir, progress=False, notify=said.append)
+
+
+def test_train_on_a_damaged_data_directory_repairs_it_and_says_so(tiny_archive, tmp_path):
+    path, md5 = tiny_archive
+    data_dir = tmp_path / "data"
+    assert fetch_cli("--url", path.as_uri(), "--md5", md5, "--data-dir", str(data_dir)).returncode == 0
+    victim = data_dir / fetch.BATCH_DIR / "test_batch"
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    r = subprocess.run([sys.executable, "-m", "assignment1", "train", "--data-dir", str(data_dir), "--epochs", "1",
+                        "--batch", "10", "--val-size", "20", "--quiet"], capture_output=True, text=True,
+                       env=run_env(), timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "test_batch has md5" in r.stderr and path.as_uri() in r.stderr and "cs.toronto.edu" not in r.stderr
+    assert "test loss" in r.stdout

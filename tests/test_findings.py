@@ -93,6 +93,7 @@ def test_per_class_accuracy_and_confusions():
     c = findings.confusions(C, np.array([0.6, 0.2, 0.9]))
     assert (c.true_class, c.predicted_class, c.count) == (1, 0, 4)
     assert (c.best_class, c.worst_class) == (2, 1)
+    assert findings.confusions(np.diag([5, 2, 9]), np.ones(3)) is None  # nothing confused: no most frequent confusion
 
 
 def test_names_injected_by_papermill_are_found_in_the_input_history():

@@ -19,9 +19,14 @@ from cifar_format import make_batches, write_archive
 from conftest import ROOT, run_env
 from test_fetch import ArchiveServer
 
-# section 2 alone, on tiny data: the cheapest complete report
+# section 2 alone, on tiny data: the cheapest complete report (a partial run, so in reports/partial/)
 TINY_02 = ["--sections", "02", "--no-pdf", "-p", "val_size", "50", "-p", "n_batch", "10", "-p", "n_epochs", "3",
            "-y", "seeds: [0, 1]"]
+
+
+def partial(env, *parts) -> str:
+    """A path in the partial run's output directory."""
+    return os.path.join(env["A1_REPORTS_DIR"], "partial", *parts)
 
 
 def report(*args, env, timeout=600, **kw):
@@ -60,8 +65,8 @@ def test_a_failed_download_leaves_nothing_and_a_good_source_then_works(tiny_arch
         body, mode = bad[fault]
         with ArchiveServer(body, mode) as server, pytest.raises(DataError):
             fetch.prepare(url=server.url, md5=md5, data_dir=data_dir, progress=False)
-    # no partial or unverified file is left to be used later
-    assert not data_dir.exists() or list(data_dir.iterdir()) == []
+    # no partial or unverified file is left to be used later, nor the directory the fetch created
+    assert not data_dir.exists()
     with ArchiveServer(payload) as server:
         provenance = fetch.prepare(url=server.url, md5=md5, data_dir=data_dir, progress=False)
     assert provenance["archive_md5"] == md5 and (data_dir / "cifar-10-batches-py" / "test_batch").is_file()
@@ -93,7 +98,7 @@ def test_bad_report_parameters_are_refused_before_anything_runs(tiny_data, args,
     r = report("--no-pdf", "-p", "val_size", "50", "-p", "n_batch", "10", *args, env=tiny_data, timeout=120)
     assert r.returncode == 2, r.stdout + r.stderr
     assert message in r.stderr
-    assert not os.path.exists(os.path.join(tiny_data["A1_REPORTS_DIR"], "executed"))
+    assert not os.path.exists(partial(tiny_data, "executed"))
 
 
 def test_unknown_names_in_a_yaml_file_are_refused(tiny_data, tmp_path):
@@ -130,9 +135,9 @@ def test_a_diverging_setting_is_reported_as_such(tiny_data):
     # lam = 1 with eta = 10 multiplies W by 1 - 2 eta lam = -19 every step: it must blow up
     r = report(*TINY_02, "-y", "settings: [[1, 10], [0, 0.01]]", env=tiny_data)
     assert r.returncode == 0, r.stderr
-    html = open(os.path.join(tiny_data["A1_REPORTS_DIR"], "report.html")).read()
+    html = open(partial(tiny_data, "report.html")).read()
     assert "2 (2 diverged)" in html and "Diverged:" in html
-    rows = json.load(open(os.path.join(tiny_data["A1_REPORTS_DIR"], "summary.json")))["rows"]
+    rows = json.load(open(partial(tiny_data, "summary.json")))["rows"]
     assert [(r["lam"], r["diverged"], r["n_diverged"]) for r in rows] == [(1.0, True, 2), (0.0, False, 0)]
     assert all(np.isfinite(r["test"]["acc"]["mean"]) for r in rows)
 
@@ -175,22 +180,22 @@ def test_an_interrupted_report_resumes_from_the_finished_runs(tiny_data, sig):
 
 def test_a_damaged_cache_entry_is_recomputed_and_reported(tiny_data):
     assert report(*TINY_02, env=tiny_data).returncode == 0
-    summary = open(os.path.join(tiny_data["A1_REPORTS_DIR"], "summary.json")).read()
+    summary = open(partial(tiny_data, "summary.json")).read()
     victim = os.path.join(tiny_data["A1_REPORTS_DIR"], "runs", run_files(tiny_data)[0])
     with open(victim, "r+b") as f:
         f.truncate(os.path.getsize(victim) // 2)
     r = report(*TINY_02, env=tiny_data)
     assert r.returncode == 0, r.stderr
     assert "warning in 02_training" in r.stdout and "damaged" in r.stdout
-    assert open(os.path.join(tiny_data["A1_REPORTS_DIR"], "summary.json")).read() == summary
+    assert open(partial(tiny_data, "summary.json")).read() == summary
 
 
 def test_the_same_command_gives_the_same_summary(tiny_data, tmp_path):
     assert report(*TINY_02, env=tiny_data).returncode == 0
-    first = open(os.path.join(tiny_data["A1_REPORTS_DIR"], "summary.json")).read()
+    first = open(partial(tiny_data, "summary.json")).read()
     # again with the cache, and again from scratch in a fresh reports directory
     assert report(*TINY_02, env=tiny_data).returncode == 0
-    assert open(os.path.join(tiny_data["A1_REPORTS_DIR"], "summary.json")).read() == first
+    assert open(partial(tiny_data, "summary.json")).read() == first
     fresh = dict(tiny_data, A1_REPORTS_DIR=str(tmp_path / "fresh"))
     assert report(*TINY_02, env=fresh).returncode == 0
-    assert open(tmp_path / "fresh" / "summary.json").read() == first
+    assert open(partial(fresh, "summary.json")).read() == first

@@ -178,9 +178,11 @@ class Confusions:
     worst_class: int
 
 
-def confusions(C: np.ndarray, class_accuracy: np.ndarray) -> Confusions:
-    """From ``C: (K, K)`` (rows true, columns predicted) and ``class_accuracy: (K,)``."""
+def confusions(C: np.ndarray, class_accuracy: np.ndarray) -> Confusions | None:
+    """From ``C: (K, K)`` (rows true, columns predicted) and ``class_accuracy: (K,)``; None if nothing is confused."""
     off = C - np.diag(np.diag(C))
+    if not off.any():
+        return None
     i, j = np.unravel_index(off.argmax(), off.shape)
     return Confusions(true_class=int(i), predicted_class=int(j), count=int(off[i, j]),
                       best_class=int(np.argmax(class_accuracy)), worst_class=int(np.argmin(class_accuracy)))

@@ -1,11 +1,14 @@
 """The report runner: ``python -m assignment1.report`` (what ``make report`` calls).
 
 It checks every parameter override against the parameters the section
-notebooks declare (``papermill.inspect_notebook``) and against what each
-accepts, prepares the data, runs the sections in order with papermill into
-``reports/executed/``, and assembles ``reports/report.{html,pdf,ipynb}`` and
-``reports/summary.json``. A failing section names its cell, keeps its executed
-notebook for debugging and leaves the previous report in place.
+notebooks declare and against what each accepts, prepares the data, runs the
+sections in order with papermill, and assembles ``report.html``, ``report.pdf``
+and ``summary.json``. Each kind of run writes to its own place, so a quick or
+partial run never replaces the full report: the full report (every section,
+default parameters) goes to ``reports/``, a quick run to ``reports/quick/``, a
+run of some sections to ``reports/partial/``, a run with other parameters to
+``reports/custom/``; ``--out`` chooses another place. A failing section names
+its cell, keeps its executed notebook and leaves the previous report in place.
 """
 
 from __future__ import annotations
@@ -13,23 +16,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
-import papermill
 import yaml
-from jupyter_client.manager import AsyncKernelManager
 from tqdm import tqdm
-from traitlets import CaselessStrEnum, Unicode, default
-from traitlets.config import Config
 
 from .. import config, data, fetch, validate
 from . import assemble, params
+from .execute import RunBars, failure, kernel_options, run_section, warnings_in
 from .experiments import PROGRESS_ENV
+from .render import PAPERS
+
+#: Parameters that say where things are or how fast they run, not what the results are.
+NEUTRAL = frozenset({"data_dir", "data_url", "data_md5", "reports_dir", "n_jobs"})
+KIND_DIRS = {"full": "", "quick": "quick", "partial": "partial", "custom": "custom"}
 
 
 def selected(prefixes: list[str] | None = None) -> list[str]:
@@ -55,99 +58,67 @@ def effective(defaults: dict, overrides: dict) -> dict:
     return {**defaults, **{k: v for k, v in overrides.items() if k in defaults}}
 
 
-def check_overrides(overrides: dict, declared: dict[str, dict]) -> None:
-    """Refuse names no section declares and values outside what a name accepts."""
+def check_overrides(overrides: dict, declared: dict[str, dict]) -> dict[str, dict]:
+    """Refuse names no section declares and values outside what a name accepts.
+
+    Returns what each section will run with: its checked parameters, quick mode applied.
+    """
     known = set().union(*declared.values())
     unknown = set(overrides) - known
     if unknown:
         raise validate.UnknownParameter(unknown, "no section declares such a name", known)
-    for defaults in declared.values():  # the combination each section will see
-        params.resolve(effective(defaults, overrides))
+    return {name: vars(params.resolve(effective(defaults, overrides))) for name, defaults in declared.items()}
 
 
-def warnings_in(executed: Path) -> list[str]:
-    """Warning lines a section printed (on stderr) while it ran, e.g. a damaged cache entry recomputed."""
-    nb = json.loads(executed.read_text())
-    lines = []
-    for cell in nb.get("cells", []):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream" and out.get("name") == "stderr":
-                text = "".join(out.get("text", ""))
-                lines += [ln.strip() for ln in text.splitlines() if "Warning:" in ln]
-    return lines
+def changed(overrides: dict, declared: dict[str, dict]) -> dict:
+    """The overrides that change results: a value other than a section's default, where it is not neutral."""
+    return {k: v for k, v in overrides.items()
+            if k not in NEUTRAL and any(k in d and d[k] != v for d in declared.values())}
 
 
-class RunBars:
-    """Terminal progress bars, one per training run, fed by the files runs write to ``directory``."""
-
-    def __init__(self, directory: Path, interval: float = 0.5):
-        self.directory, self.interval = directory, interval
-        self.bars: dict[str, tqdm] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _poll(self) -> None:
-        seen = set()
-        for path in self.directory.glob("*.txt"):
-            try:
-                done, total, label = path.read_text().split(" ", 2)
-            except (OSError, ValueError):
-                continue
-            seen.add(path.stem)
-            bar = self.bars.get(path.stem)
-            if bar is None:
-                bar = self.bars[path.stem] = tqdm(total=int(total), desc=f"  run {label}", unit="epoch",
-                                                  leave=False, position=1 + len(self.bars))
-            bar.update(int(done) - bar.n)
-        for key in set(self.bars) - seen:
-            self.bars.pop(key).close()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._poll()
-
-    def __enter__(self):
-        self.directory.mkdir(parents=True, exist_ok=True)
-        for stale in self.directory.glob("*"):
-            stale.unlink(missing_ok=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        for bar in self.bars.values():
-            bar.close()
+def kind_of(names: list[str], overrides: dict, declared: dict[str, dict]) -> str:
+    """``partial`` (some sections), ``quick``, ``custom`` (parameters that change results) or ``full``."""
+    if names != params.sections():
+        return "partial"
+    if overrides.get("quick"):
+        return "quick"
+    return "custom" if changed(overrides, declared) else "full"
 
 
-class LocalKernelManager(AsyncKernelManager):
-    """Section kernels that talk over Unix sockets in a private directory, not TCP.
-
-    No port is opened to the machine (ipykernel 7 warns about unencrypted TCP on
-    every start), and the sockets stay out of the notebooks' working directory.
-    """
-
-    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
-    socket_dir = Unicode("", config=True, help="directory for the kernel's sockets (the temporary directory if empty)")
-
-    @default("ip")
-    def _ip_default(self):
-        return os.path.join(self.socket_dir or tempfile.gettempdir(), "kernel")
-
-
-def _failure(section: str, e: Exception, out: Path) -> str:
-    if isinstance(e, papermill.PapermillExecutionError):
-        first = next((ln.strip() for ln in e.source.splitlines() if ln.strip()), "")
-        where = f"cell {e.cell_index} of the executed notebook (In [{e.exec_count}]: {first[:60]})"
-        why = f"{e.ename}: {e.evalue}".strip()
+def banner(kind: str, names: list[str], overrides: dict, declared: dict[str, dict], used: dict[str, dict]) -> str:
+    """The report's first line: what kind of run made it."""
+    changes = ", ".join(f"{k} = {json.dumps(v)}" for k, v in sorted(changed(overrides, declared).items())
+                        if k != "quick")
+    if kind == "full":
+        return "**Full report:** every section, with the default parameters."
+    if kind == "quick":
+        some = next(u for u in used.values() if "n_epochs" in u)
+        text = (f"**Quick run, not the full report:** {len(some['seeds'])} seed and at most {some['n_epochs']} "
+                "epochs per run, so the numbers are far from those of the full report.")
+    elif kind == "partial":
+        text = f"**Partial run, not the full report:** sections {', '.join(n[:2] for n in names)} only."
     else:
-        where, why = "before or between cells", f"{type(e).__name__}: {e}"
-    return (f"section {section} failed in {where}: {why}\n"
-            f"  the executed notebook is kept at {out}; the previous report is left in place")
+        text = "**Custom run, not the full report:** parameters differ from the defaults."
+    return text + (f" Overrides: {changes}." if changes else "")
+
+
+def output_dir(kind: str, reports_dir: Path, out: str | None = None) -> Path:
+    """Where a run of this kind writes: ``out`` if given, else its own directory under ``reports_dir``."""
+    return Path(out).expanduser().resolve() if out else reports_dir / KIND_DIRS[kind]
+
+
+def section_line(name: str, seconds: float, out_dir: Path) -> str:
+    """What a section did, for the terminal: its runs, how many were trained now and how many reused."""
+    path = out_dir / "compute" / f"{name}.json"
+    if not path.exists():
+        return f"{name}: {seconds:.0f} s"
+    c = json.loads(path.read_text())
+    return (f"{name}: {seconds:.0f} s; {c['runs']} runs ({c['trained']} trained now, {c['reused']} reused "
+            "from reports/runs)")
 
 
 def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool = False, pdf: bool = True,
-        log=print) -> int:
+        out: str | None = None, paper: str = "a4", log=print) -> int:
     """Run the report; return the exit status (0 ok, 1 a section or the data failed, 2 bad parameters)."""
     names = selected(sections)
     if not names:
@@ -156,7 +127,7 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
     # Names are checked against every section, so one set of overrides serves any subset.
     declared = {name: params.declared(name) for name in params.sections()}
     try:
-        check_overrides(overrides, declared)
+        used = {name: values for name, values in check_overrides(overrides, declared).items() if name in names}
     except validate.ParameterError as e:
         log(f"error: {e}")
         return 2
@@ -164,75 +135,77 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
         provenance = fetch.prepare(url=overrides.get("data_url") or None, md5=overrides.get("data_md5") or None,
                                    data_dir=overrides.get("data_dir") or None)
         _, per_batch = data.load_meta(Path(provenance["batch_dir"]) / fetch.META)
+        for name in names:  # sizes the data at hand cannot serve are refused before anything runs, too
+            params.check_data_size(SimpleNamespace(**used[name]), per_batch * len(fetch.TRAIN_BATCHES))
     except fetch.DataError as e:
         log(f"error: {e}")
         return 1
-    try:  # sizes the data at hand cannot serve are refused before anything runs, too
-        for name in names:
-            params.check_data_size(params.resolve(effective(declared[name], overrides)),
-                                   per_batch * len(fetch.TRAIN_BATCHES))
     except validate.ParameterError as e:
         log(f"error: {e}")
         return 2
 
-    out_dir = config.reports_dir(overrides.get("reports_dir") or None)
-    executed_dir, tables_dir = out_dir / "executed", out_dir / "tables"
-    executed_dir.mkdir(parents=True, exist_ok=True)
+    kind = kind_of(names, overrides, declared)
+    reports = config.reports_dir(overrides.get("reports_dir") or None)
+    out_dir = output_dir(kind, reports, out)
+    status = _execute(names, overrides, declared, out_dir, reports, log)
+    if status:
+        return status
+    closing = assemble.provenance_markdown(provenance, used, _compute(names, out_dir), assemble.software())
+    summary = assemble.summary(provenance, used, out_dir / "tables", names)
+    written = assemble.write_report([out_dir / "executed" / f"{n}.ipynb" for n in names], out_dir, closing, summary,
+                                    banner=banner(kind, names, overrides, declared, used), show_code=show_code,
+                                    pdf=pdf, paper=paper)
+    for note in written.pop("notes", []):
+        log(note)
+    for path in written.values():
+        log(f"wrote {path}")
+    return 0
+
+
+def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, reports: Path, log) -> int:
+    """Run the sections in order into ``out_dir/executed``; return 0, or the exit status of a failure."""
     progress_dir = out_dir / ".progress"
-    used = {name: effective(declared[name], overrides) for name in names}
-    timings: dict[str, float] = {}
-    environ = {PROGRESS_ENV: str(progress_dir)}
+    (out_dir / "executed").mkdir(parents=True, exist_ok=True)
+    environ = {PROGRESS_ENV: str(progress_dir), "A1_OUTPUT_DIR": str(out_dir), "A1_REPORTS_DIR": str(reports)}
     saved = {k: os.environ.get(k) for k in environ}
-    os.environ.update(environ)
-    # Unix sockets where the platform has them; a short private path keeps under the socket-path limit.
-    socket_dir = tempfile.mkdtemp(prefix="a1-kernel-") if os.name == "posix" else None
-    kernel = ({"kernel_manager_class": LocalKernelManager,
-               "config": Config({"LocalKernelManager": {"socket_dir": socket_dir}})} if socket_dir else {})
+    os.environ.update(environ)  # the section kernels inherit them
+    total = 0.0
     try:
-        with RunBars(progress_dir), tqdm(names, desc="report sections", unit="section", position=0) as bar:
+        with kernel_options() as kernel, RunBars(progress_dir) as bars, \
+                tqdm(names, desc="report sections", unit="section", position=0, disable=not bars.live) as bar:
             for name in bar:
                 bar.set_postfix_str(name)
-                out = executed_dir / f"{name}.ipynb"
-                for stale in (tables_dir / name).glob("*.json"):
-                    stale.unlink()
+                out = out_dir / "executed" / f"{name}.ipynb"
+                for stale in [*(out_dir / "tables" / name).glob("*.json"), out_dir / "compute" / f"{name}.json"]:
+                    stale.unlink(missing_ok=True)
                 t0 = time.perf_counter()
                 try:
-                    papermill.execute_notebook(
-                        str(config.NOTEBOOKS_DIR / f"{name}.ipynb"), str(out),
-                        parameters={k: v for k, v in overrides.items() if k in declared[name]},
-                        cwd=str(config.NOTEBOOKS_DIR), progress_bar=False, **kernel)
+                    run_section(name, out, {k: v for k, v in overrides.items() if k in declared[name]}, kernel)
                 except Exception as e:  # papermill's error or a dead kernel: report it, keep the notebook
                     bar.close()
-                    log(f"error: {_failure(name, e, out)}")
+                    log(f"error: {failure(name, e, out)}")
                     return 1
-                timings[name] = time.perf_counter() - t0
+                total += time.perf_counter() - t0
+                bar.write(section_line(name, time.perf_counter() - t0, out_dir), file=sys.stdout)
                 for line in warnings_in(out):
                     log(f"warning in {name}: {line}")
     except KeyboardInterrupt:
         log("interrupted: finished runs are stored; rerun to resume from them")
         return 130
     finally:
-        if socket_dir:
-            shutil.rmtree(socket_dir, ignore_errors=True)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-    sw = assemble.software()
-    closing = assemble.provenance_markdown(provenance, used, timings, sw)
-    summary = assemble.summary(provenance, used, tables_dir, names)
-    written = assemble.write_report([executed_dir / f"{name}.ipynb" for name in names], out_dir, closing, summary,
-                                    show_code=show_code, pdf=pdf)
-    for key in ("html", "pdf", "summary"):
-        if key in written:
-            log(f"wrote {written[key]}")
-    if "pdf_note" in written:
-        log(written["pdf_note"])
-    log("sections: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
-        + f"; total {sum(timings.values()):.0f} s")
+    log(f"all sections: {total:.0f} s")
     return 0
+
+
+def _compute(names: list[str], out_dir: Path) -> dict[str, dict]:
+    """What each section's runs took, as the sections recorded it (sections without runs are left out)."""
+    paths = {n: out_dir / "compute" / f"{n}.json" for n in names}
+    return {n: json.loads(p.read_text()) for n, p in paths.items() if p.exists()}
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]:
@@ -245,10 +218,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]
                         help="overrides as a YAML mapping, e.g. -y 'seeds: [0, 1]'")
     parser.add_argument("-f", "--parameters-file", action="append", default=[], metavar="FILE",
                         help="overrides from a YAML file")
-    parser.add_argument("--quick", action="store_true", help="quick mode: one seed, few epochs")
-    parser.add_argument("--sections", nargs="+", metavar="PREFIX", help="run only these sections (e.g. 01 02)")
+    parser.add_argument("--quick", action="store_true", help="quick mode: one seed, few epochs (into reports/quick/)")
+    parser.add_argument("--sections", nargs="+", metavar="PREFIX",
+                        help="run only these sections, e.g. 01 02 (into reports/partial/)")
+    parser.add_argument("--out", metavar="DIR", help="write the report here instead of the kind of run's own place")
     parser.add_argument("--show-code", action="store_true", help="keep the code cells in the report")
     parser.add_argument("--no-pdf", action="store_true", help="write the HTML only")
+    parser.add_argument("--paper", choices=PAPERS, default="a4", help="the PDF's paper size")
     args = parser.parse_args(argv)
     overrides: dict = {}
     try:
@@ -282,8 +258,12 @@ def _yaml_mapping(text: str, where: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args, overrides = parse_args(argv)
-    return run(overrides, sections=args.sections, show_code=args.show_code, pdf=not args.no_pdf,
-               log=lambda m: print(m, file=sys.stderr if m.startswith(("error", "interrupted")) else sys.stdout))
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr if message.startswith(("error", "interrupted")) else sys.stdout)
+
+    return run(overrides, sections=args.sections, show_code=args.show_code, pdf=not args.no_pdf, out=args.out,
+               paper=args.paper, log=log)
 
 
 if __name__ == "__main__":

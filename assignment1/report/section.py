@@ -10,10 +10,12 @@ with a :class:`Section` that trains and records what the notebook asks for.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from .. import data, validate
+from .. import config, data, validate
+from ..files import write_atomic
 from . import params, tables
 from .experiments import Experiments
 from .runs import RunConfig, RunResult, grid
@@ -42,6 +44,7 @@ class Section:
     name: str
     params: SimpleNamespace
     experiments: Experiments
+    used: dict = field(default_factory=dict)  # every run the section used, by store key
 
     def grid(self, settings, seeds=None, **changes) -> list[RunConfig]:
         """Runs of each ``(lam, eta)`` in ``settings`` for each seed (default: the section's ``seeds``).
@@ -56,7 +59,21 @@ class Section:
 
     def run(self, configs: list[RunConfig], test: bool = True) -> list[RunResult]:
         """Results of ``configs``: stored ones reused, the others trained (see :meth:`Experiments.run`)."""
-        return self.experiments.run(configs, test=test)
+        results = self.experiments.run(configs, test=test)
+        self.used.update((self.experiments.key(r.config), r) for r in results)
+        self._record_compute()
+        return results
+
+    def _record_compute(self) -> None:
+        """What the section's runs took, from the runs themselves (the same on a first run and a rerun), and
+        what this process trained or reused: ``<output dir>/compute/<section>.json``, for the report runner."""
+        runs = self.used.values()
+        compute = {"runs": len(runs), "epochs": sum(len(r.history["epoch"]) for r in runs),
+                   "seconds": sum(r.seconds for r in runs),
+                   "trained": self.experiments.n_trained, "reused": len(runs) - self.experiments.n_trained}
+        path = config.output_dir(self.params.reports_dir) / "compute" / f"{self.name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(compute))
 
     def run_groups(self, *groups: list[RunConfig], test: bool = True) -> list[list[RunResult]]:
         """Results of several lists of runs, trained together so that they share the parallel processes."""

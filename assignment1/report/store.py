@@ -97,3 +97,41 @@ class RunStore:
                           stacklevel=2)
             path.unlink(missing_ok=True)
             return None
+
+
+def stored_compute(directory: Path) -> tuple[int, float]:
+    """How many runs ``directory`` holds and the seconds their training took, from their stored records."""
+    n, seconds = 0, 0.0
+    for path in Path(directory).glob("*.npz"):
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                seconds += json.loads(str(z["meta"]))["seconds"]
+            n += 1
+        except Exception:  # a damaged entry counts for nothing; it would be recomputed anyway
+            continue
+    return n, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m assignment1.report.store [--remove]``: describe the run store, or remove it."""
+    import argparse
+    import shutil
+
+    from .. import config
+
+    parser = argparse.ArgumentParser(prog="python -m assignment1.report.store", description=main.__doc__)
+    parser.add_argument("--remove", action="store_true", help="delete every stored run")
+    args = parser.parse_args(argv)
+    directory = config.reports_dir() / "runs"
+    n, seconds = stored_compute(directory)
+    what = f"{directory}: {n} stored run{'s' * (n != 1)}, {seconds / 60:.1f} min of training"
+    if args.remove:
+        shutil.rmtree(directory, ignore_errors=True)
+        print(f"removed {what}; those runs train again when a report needs them")
+    else:
+        print(f"kept {what} (make clean-runs removes them)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -73,17 +73,17 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
 
 
 def mean_std_text(stat: dict, digits: int = 3) -> str:
-    """A ``{"mean", "std"}`` statistic as ``mean $\\pm$ std`` (the mean alone for one value)."""
+    """A ``{"mean", "std"}`` statistic as ``mean ± std`` (the mean alone for one value)."""
     if stat["mean"] is None:
         return "n/a"
     if stat["std"] is None:
         return f"{stat['mean']:.{digits}f}"
-    return f"{stat['mean']:.{digits}f} $\\pm$ {stat['std']:.{digits}f}"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
 
 def results_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]] | None = None) -> str:
     """Rows of :func:`summarize` as a markdown table: ``columns`` ((header, row key) pairs), then the test metrics."""
-    columns = columns or [(r"$\lambda$", "lam"), (r"$\eta$", "eta")]
+    columns = columns or [("λ", "lam"), ("η", "eta")]
     body = []
     for r in rows:
         cells = [f"{r[k]:g}" if isinstance(r[k], float) else str(r[k]) for _, k in columns]
@@ -96,8 +96,8 @@ def results_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]] | Non
 
 
 def record(section: str, name: str, rows: list[dict] | dict, reports_dir=None) -> Path:
-    """Write one table of a section to ``reports/tables/<section>/<name>.json`` atomically."""
-    directory = config.reports_dir(reports_dir) / "tables" / section
+    """Write one table of a section to ``<output dir>/tables/<section>/<name>.json`` atomically."""
+    directory = config.output_dir(reports_dir) / "tables" / section
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.json"
     write_atomic(path, json.dumps(rows, indent=2, sort_keys=True) + "\n")
@@ -130,7 +130,7 @@ def compare_each_setting(section: str, what: str, a: str, b: str, groups_a: Sequ
     rows = []
     for ga, gb in zip(groups_a, groups_b):
         c = ga[0].config
-        label = f"{what}, $\\lambda={c.lam:g}, \\eta={c.eta:g}$" if c.schedule is None else what
+        label = f"{what}, λ={c.lam:g}, η={c.eta:g}" if c.schedule is None else what
         rows.append(compare(section, label, a, b, ga, gb, y))
     return rows
 
@@ -181,7 +181,7 @@ def search_table(ranked: Sequence[dict]) -> str:
     body = [[r["rank"], f"{r['lam']:.3g}", f"{r['eta']:.3g}", r["n_batch"], "yes" if r["flip"] else "no",
              "yes" if r["schedule"] else "no", "diverged" if r["diverged"] else f"{r['val_acc']:.4f}",
              "" if r["diverged"] else f"{r['val_loss']:.4f}"] for r in ranked]
-    return markdown_table(["rank", "$\\lambda$", "$\\eta$", "batch", "flip", "decay", "val. accuracy",
+    return markdown_table(["rank", "λ", "η", "batch", "flip", "decay", "val. accuracy",
                            "val. loss"], body)
 
 

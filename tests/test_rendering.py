@@ -1,0 +1,143 @@
+"""The report as a reader sees it: the HTML in a real browser with no network, the PDF as pages.
+
+These tests use tools outside Python: Debian's ``chromium`` (driven by Playwright) and
+``poppler-utils`` (pdftotext, pdftoppm, pdfimages). Without them they skip, unless
+``A1_REQUIRE_TOOLS`` is set (as CI sets it), when they fail.
+"""
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+
+import matplotlib
+import numpy as np
+import pytest
+from PIL import Image
+from test_report import HEADINGS, SUBHEADINGS
+
+from assignment1 import plots
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def need(*commands: str, module: str | None = None) -> None:
+    missing = [c for c in commands if shutil.which(c) is None]
+    if module and importlib.util.find_spec(module) is None:
+        missing.append(f"the Python package {module}")
+    if missing:
+        if os.environ.get("A1_REQUIRE_TOOLS"):
+            pytest.fail(f"A1_REQUIRE_TOOLS is set but {', '.join(missing)} is missing")
+        pytest.skip(f"{', '.join(missing)} not installed (apt-get install chromium poppler-utils; "
+                    "pip install -e '.[browser]')")
+
+
+def run(*args) -> str:
+    return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+
+
+def test_the_html_in_a_browser_with_no_network(tiny_report, tmp_path):
+    need("chromium", module="playwright")
+    from playwright.sync_api import sync_playwright
+
+    out, _, _ = tiny_report
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_context(offline=True, viewport={"width": 1100, "height": 1400}).new_page()
+            requests = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto((out / "report.html").as_uri())
+            page.wait_for_load_state("load")
+            # the file asks for nothing outside itself
+            assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+            # every figure is decoded: seven images, each with pixels
+            images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+            assert len(images) == 7 and all(done and width > 0 for done, width in images)
+            # every formula is laid out, and no TeX shows as text
+            sizes = page.evaluate("Array.from(document.querySelectorAll('math')).map(m => {"
+                                  "const r = m.getBoundingClientRect(); return [r.width, r.height]})")
+            assert len(sizes) > 20 and all(w > 0 and h > 0 for w, h in sizes)
+            text = page.evaluate("document.body.innerText")
+            assert not [t for t in ("$", "\\lambda", "\\eta", "\\frac", "\\pm", "\\mathcal") if t in text]
+            assert "±" in text and "λ" in text
+            # the reader sees the title, every heading, and a table of contents whose links lead somewhere
+            for heading in ["DD2424 Assignment 1: a one-layer network on CIFAR-10", *HEADINGS, *SUBHEADINGS]:
+                assert heading in text
+            links = page.evaluate("Array.from(document.querySelectorAll('nav a')).map(a => "
+                                  "[a.textContent, !!document.getElementById(decodeURIComponent(a.hash.slice(1)))])")
+            assert len(links) >= len(HEADINGS) + len(SUBHEADINGS) and all(ok for _, ok in links), links
+            assert text.index("Custom run, not the full report") < text.index("Contents")
+            page.screenshot(path=str(tmp_path / "report-top.png"))
+            page.locator("figure").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(tmp_path / "report-figure-1.png"))
+        finally:
+            browser.close()
+    assert Image.open(tmp_path / "report-top.png").size == (1100, 1400)
+
+
+def test_the_pdf_as_pages(tiny_report, tmp_path):
+    need("pdftotext", "pdftoppm", "pdfimages", "pdfinfo")
+    out, _, _ = tiny_report
+    pdf = str(out / "report.pdf")
+    info = run("pdfinfo", pdf)
+    pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+    assert 6 <= pages <= 20
+    assert re.search(r"Title:\s+DD2424 Assignment 1: a one-layer network on CIFAR-10", info)
+    assert re.search(r"Page size:\s+595.\d+ x 841.\d+ pts \(A4\)", info)
+    text = run("pdftotext", "-layout", pdf, "-")
+    for needed in ["Contents", *HEADINGS, *SUBHEADINGS, "Table 1:", "Figure 1:", "Figure 7:"]:
+        assert needed in text, needed
+    assert not [t for t in ("$", "\\lambda", "\\frac", "\\pm") if t in text]
+    # the contents give page numbers: "2 Training and evaluation ..... 3"
+    assert re.search(r"2 Training and evaluation[ .\u2060]+\d+", text)  # typst joins the number with U+2060
+    # figures are sharp enough to print: 200 pixels per inch or more
+    listing = run("pdfimages", "-list", pdf).splitlines()[2:]
+    ppi = [min(int(row.split()[12]), int(row.split()[13])) for row in listing]
+    assert len(ppi) >= 7 and min(ppi) >= 200, ppi
+    # each figure caption is on a page that holds an image
+    with_images = {int(row.split()[0]) for row in listing}
+    for page in range(1, pages + 1):
+        if re.search(r"Figure \d+:", run("pdftotext", "-f", str(page), "-l", str(page), pdf, "-")):
+            assert page in with_images, f"a figure caption on page {page}, whose figure is elsewhere"
+    # no page but the first and the last ends before half its height (a figure that did not fit leaves a gap)
+    run("pdftoppm", "-png", "-r", "40", pdf, str(tmp_path / "page"))
+    for i, path in enumerate(sorted(tmp_path.glob("page-*.png")), start=1):
+        ink = np.asarray(Image.open(path).convert("L")) < 200
+        body = ink[: int(0.9 * ink.shape[0])]  # the page number sits below
+        lowest = np.flatnonzero(body.any(axis=1)).max() / ink.shape[0]
+        if 1 < i < pages:
+            assert lowest > 0.5, f"page {i} ends at {lowest:.0%} of its height"
+
+
+@pytest.mark.parametrize("name", ["history", "weights", "histograms", "curves", "confusion", "grid"])
+def test_figures_print_at_their_own_size_with_readable_labels(name):
+    # every figure fits the text width of the PDF, so it is never shrunk, and no text in it is under 7 pt
+    rng = np.random.default_rng(0)
+    history = {k: list(rng.random(5)) for k in ("train_loss", "val_loss", "train_cost", "val_cost", "train_acc",
+                                                  "val_acc")}
+    run = type("Run", (), {"history": history})
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    y = rng.integers(0, 10, 200)
+    fig = {
+        "history": lambda: plots.history_figure([[run(), run()]] * 4, ["$\\lambda=0.1, \\eta=0.001$"] * 4),
+        "weights": lambda: plots.weights_figure([rng.normal(size=(10, 3072))] * 4, ["$\\lambda=0.1, \\eta=0.001$"] * 4,
+                                                names),
+        "histograms": lambda: plots.p_true_histograms({"a": (y, rng.random(200)), "b": (y, rng.random(200))}, y),
+        "curves": lambda: plots.curves_figure({"a": [run()], "b": [run()]}),
+        "confusion": lambda: plots.confusion_figure(plots.confusion_matrix(y, rng.integers(0, 10, 200)), names),
+        "grid": lambda: plots.image_grid(rng.integers(0, 255, (24, 32, 32, 3), dtype=np.uint8),
+                                         ["automobile\n(true: truck)"] * 24),
+    }[name]()
+    fig.canvas.draw()
+    assert fig.get_figwidth() <= plots.MAX_WIDTH + 1e-9
+    sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text()]
+    assert sizes and min(sizes) >= plots.MIN_FONT
+    # and nothing is drawn outside the figure: every label fits
+    drawn = fig.get_tightbbox(fig.canvas.get_renderer())
+    assert drawn.x0 >= -0.01 and drawn.y0 >= -0.01, drawn
+    assert drawn.x1 <= fig.get_figwidth() + 0.01 and drawn.y1 <= fig.get_figheight() + 0.01, drawn
+    matplotlib.pyplot.close(fig)

@@ -1,0 +1,96 @@
+"""What a user does around the report: cleaning, JupyterLab, reading progress in a log."""
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from assignment1.report.execute import RunBars
+from assignment1.report.runs import RunConfig, RunResult
+from assignment1.report.store import RunStore
+
+from conftest import ROOT, run_env
+
+
+def make(*args, cwd, **env):
+    return subprocess.run(["make", "--no-print-directory", "-C", str(cwd), *args], capture_output=True, text=True,
+                          env=run_env(**env), timeout=120)
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A directory with the project's Makefile and a reports directory holding two stored runs and a report."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    reports = tmp_path / "reports"
+    store = RunStore(reports / "runs")
+    for seed, seconds in ((0, 90.0), (1, 150.0)):
+        cfg = RunConfig(lam=0.1, eta=0.001, seed=seed)
+        store.save(f"run{seed}", RunResult(cfg, np.zeros((10, 3072)), np.zeros(10), {"epoch": [1]}, False, None,
+                                           None, None, seconds))
+    for name in ("report.html", "summary.json", "quick/report.html"):
+        (reports / name).parent.mkdir(parents=True, exist_ok=True)
+        (reports / name).write_text("generated")
+    return tmp_path
+
+
+def test_make_clean_keeps_the_stored_runs_and_says_so(project):
+    r = make("clean", f"PY={sys.executable}", cwd=project, A1_REPORTS_DIR=project / "reports")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (project / "reports").iterdir()) == ["runs"]
+    assert len(list((project / "reports" / "runs").glob("*.npz"))) == 2
+    assert "kept" in r.stdout and "2 stored runs, 4.0 min of training" in r.stdout and "make clean-runs" in r.stdout
+
+
+def test_make_clean_runs_says_what_it_throws_away(project):
+    r = make("clean-runs", f"PY={sys.executable}", cwd=project, A1_REPORTS_DIR=project / "reports")
+    assert r.returncode == 0, r.stderr
+    assert not (project / "reports" / "runs").exists()
+    assert "removed" in r.stdout and "2 stored runs, 4.0 min of training" in r.stdout
+
+
+def test_make_lab_works_as_root_and_passes_lab_args(tmp_path):
+    r = subprocess.run(["make", "-n", "-C", str(ROOT), "lab", "LAB_ARGS=--no-browser --port 8899"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lab = [line for line in r.stdout.splitlines() if "jupyter lab" in line]
+    assert len(lab) == 1 and lab[0].endswith("--no-browser --port 8899")
+    assert ("--allow-root" in lab[0]) == (os.geteuid() == 0)
+
+
+@pytest.mark.parametrize("edit, message", [("n_epochs: int = 0", "n_epochs must be at least 1, got 0"),
+                                           ("engine: str = 'slow'", "engine must be one of 'plain', 'fast'")])
+def test_a_bad_value_typed_into_the_parameters_cell_is_one_clear_line(tiny_env, edit, message):
+    # as in JupyterLab: the reader edits the parameters cell and runs the notebook top to bottom
+    nb = nbformat.read(ROOT / "notebooks" / "02_training.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    name = edit.split(":")[0]
+    cell.source = "\n".join(edit if line.startswith(f"{name}:") else line for line in cell.source.splitlines())
+    client = NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(ROOT / "notebooks")}})
+    with pytest.raises(CellExecutionError):
+        client.execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    # one error, shown as one line instead of a traceback, and nothing trained
+    assert len(errors) == 1
+    assert len(errors[0]["traceback"]) == 1 and errors[0]["traceback"][0].startswith(f"ParameterError: {message}")
+    assert not (Path(os.environ["A1_REPORTS_DIR"]) / "runs").exists()
+
+
+def test_run_progress_in_a_log_is_one_line_per_finished_run(tmp_path):
+    log = io.StringIO()  # not a terminal
+    with RunBars(tmp_path, interval=60, stream=log) as bars:  # polled by hand here
+        (tmp_path / "a.txt").write_text("3 40 lam=0.1, eta=0.001, seed 0")
+        (tmp_path / "b.txt").write_text("39 40 lam=0.1, eta=0.001, seed 1")
+        bars._poll()
+        (tmp_path / "a.txt").unlink()
+        bars._poll()
+        assert log.getvalue() == "  run lam=0.1, eta=0.001, seed 0: finished (40 epochs)\n"
+        (tmp_path / "b.txt").unlink()
+    assert log.getvalue().count("finished") == 2 and "\r" not in log.getvalue()
