@@ -44,14 +44,14 @@ bench: ## time one epoch against PyTorch and a reference-style peer, the gradien
 	$(MAKE) setup EXTRAS=dev,bench
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
-lab: ## open the notebooks in JupyterLab (installs it first); LAB_ARGS='--no-browser --ip 0.0.0.0 --port 8888'
+lab: ## JupyterLab on notebooks/00_explore.ipynb, to train live (installs it first); LAB_ARGS='--no-browser --port 8889'
 	$(MAKE) setup EXTRAS=dev,lab
 	@$(if $(ALLOW_ROOT),echo "running as root: adding --allow-root, which JupyterLab needs to start as root")
 	@echo "JupyterLab prints its address below (http://...?token=...): open it in a browser; Ctrl-C stops it"
-	$(VENV)/bin/jupyter lab notebooks/ $(ALLOW_ROOT) $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab notebooks/00_explore.ipynb $(ALLOW_ROOT) $(LAB_ARGS)
 
 lint: setup ## check style with ruff
-	$(PY) -m ruff check assignment1 tests notebooks benchmarks
+	$(PY) -m ruff check assignment1 tests notebooks benchmarks docs
 
 clean: ## remove generated reports and caches; keeps the stored runs (reports/runs/), data/ and .venv/
 	@test ! -d $(REPORTS) || find $(REPORTS) -mindepth 1 -maxdepth 1 ! -name runs -exec rm -rf {} +

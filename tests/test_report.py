@@ -14,7 +14,8 @@ from assignment1.report import params, runner
 
 from conftest import ROOT, TINY, run_env
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))  # the explorer and the report's sections
+SECTIONS = [p for p in NOTEBOOKS if p.stem != "00_explore"]
 HEADINGS = ["1 Checking the gradients", "2 Training and evaluation", "3 The learnt weights",
             "4 Bonus: improving the network", "5 Bonus: multiple binary cross-entropy",
             "6 Beyond the reference report: a hyperparameter search", "Provenance"]
@@ -45,8 +46,9 @@ def code_cells(nb):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebooks_read_like_the_report(path):
     nb = nbformat.read(path, as_version=4)
-    # prose and headings are markdown cells; the section's heading comes first
-    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith(f"# {int(path.stem[:2])} ")
+    # prose and headings are markdown cells; the heading comes first (a section's with its number)
+    number = f"{int(path.stem[:2])} " if path in SECTIONS else ""
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith(f"# {number}")
     assert sum(c.cell_type == "markdown" for c in nb.cells) >= 3
     for cell in code_cells(nb):
         assert 'Markdown("#' not in cell.source and "Markdown(f\"#" not in cell.source, "a heading printed by code"
@@ -74,7 +76,7 @@ def test_each_parameter_is_declared_once(path):
 
 def test_report_writes_every_section_table_and_figure(tiny_report):
     out, _, r = tiny_report
-    assert {p.name for p in (out / "executed").glob("*.ipynb")} == {p.name for p in NOTEBOOKS}
+    assert {p.name for p in (out / "executed").glob("*.ipynb")} == {p.name for p in SECTIONS}
     html = (out / "report.html").read_text()
     for heading in HEADINGS + SUBHEADINGS:
         assert heading in html
@@ -88,10 +90,10 @@ def test_report_writes_every_section_table_and_figure(tiny_report):
     assert 'href="#checking-the-gradients"' in html and 'href="#a-a-bigger-training-set"' in html
     # the closing provenance section names the data and its status
     assert "NOT the official CIFAR-10" in html
-    for nb in NOTEBOOKS:
+    for nb in SECTIONS:
         assert f"<strong>{nb.stem}</strong>: " in html  # the parameters each section's runs used
     # and the compute of the sections that train, from the stored runs
-    assert all(f"<td>{nb.stem}</td>" in html for nb in NOTEBOOKS[1:])
+    assert all(f"<td>{nb.stem}</td>" in html for nb in SECTIONS[1:])
 
 
 def test_clean_run_warns_of_nothing_and_leaves_no_kernel_sockets(tiny_report):
@@ -233,7 +235,7 @@ def test_failing_section_keeps_previous_report_and_names_the_cell(tmp_path, tiny
     # a copy of the project's notebooks in which section 2 fails after its setup
     root = tmp_path / "project"
     (root / "notebooks").mkdir(parents=True)
-    for nb_path in NOTEBOOKS:
+    for nb_path in SECTIONS:
         nb = nbformat.read(nb_path, as_version=4)
         if nb_path.stem == "02_training":
             nb.cells.insert(4, nbformat.v4.new_code_cell('raise RuntimeError("boom in section 2")'))

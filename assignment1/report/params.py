@@ -13,7 +13,7 @@ import ast
 import functools
 from types import SimpleNamespace
 
-from .. import config, data, gradcheck, validate
+from .. import config, data, gradcheck, model, validate
 from ..train_fast import ENGINES
 
 
@@ -79,12 +79,19 @@ CHECKS = {
     "search_lam": validate.positive_range, "search_eta": validate.positive_range,
     "search_batches": lambda n, v: validate.integers(n, v, low=1), "search_flip": _flag, "search_decay": _flag,
     "reference_best_acc": lambda n, v: validate.real(n, v, low=0.0), "n_misclassified": _int(0),
+    # one run, in the explorer
+    "lam": validate.non_negative, "eta": validate.positive, "flip": _flag, "loss": _one_of(model.LOSSES),
+    "decay": _flag,
 }
 
 
+#: The notebook a student opens first, to train live; not a section of the report.
+EXPLORE = "00_explore"
+
+
 def sections() -> list[str]:
-    """The report's sections in order: the names of ``notebooks/NN_*.ipynb``."""
-    return sorted(p.stem for p in config.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    """The report's sections in order: the names of ``notebooks/NN_*.ipynb`` but :data:`EXPLORE`."""
+    return sorted(p.stem for p in config.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb") if p.stem != EXPLORE)
 
 
 @functools.cache

@@ -1,0 +1,328 @@
+"""Train the one-layer network live in JupyterLab: controls, growing curves, class templates.
+
+:class:`Explorer` is what ``notebooks/00_explore.ipynb`` shows. Its controls set
+what the assignment varies (lambda, eta, mini-batch size, epochs, flips, loss,
+a learning-rate schedule, the seed); Train trains that setting in a background
+thread, so the controls stay live, and the curves grow epoch by epoch (drawn by a
+process of their own, so that training does not wait for the drawing); Stop
+ends the run after the epoch under way and keeps what it learnt. Each finished
+run adds a row to the table of this session's runs and stays on the curves as a
+thin line. Runs go through the report's run store: a setting trained before
+(here or by ``make report``) comes back at once. Test accuracy is shown only on
+request: choosing settings on it would make it one more validation set.
+
+The widgets only call methods of the explorer (:meth:`Explorer.start_training`,
+:meth:`Explorer.stop`), which tests call the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+
+import ipywidgets as w
+import numpy as np
+from joblib.externals.loky import ProcessPoolExecutor
+from matplotlib.figure import Figure
+
+from . import plots, validate
+from .report.runs import RunConfig, RunResult, train_run, with_test
+from .report.search import decay_schedule
+from .report.section import Section
+
+SCHEDULES = {"constant": False, "x0.1 after 1/2 and 4/5 of the epochs": True}
+BATCH_SIZES = (10, 20, 50, 100, 200, 500, 1000)
+
+
+@dataclass
+class Finished:
+    """A run of this session: its result, whether it came from the store, and how long it took here."""
+
+    result: RunResult
+    cached: bool
+    seconds: float
+    stopped: bool
+
+
+def png(fig: Figure) -> bytes:
+    """A Matplotlib figure (object API, safe outside the main thread) as PNG at twice the screen resolution."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=2 * fig.get_dpi())
+    return buf.getvalue()
+
+
+def curves_figure(history: dict | None, earlier: list[dict], n_epochs: int | None = None) -> Figure:
+    """Loss, cost and accuracy, training (solid) and validation (dashed): ``history`` bold, ``earlier`` thin.
+
+    With ``n_epochs``, the epoch axis spans the whole run from the start, so the curves grow into it.
+    """
+    fig = Figure(figsize=(plots.MAX_WIDTH, 2.3), layout="constrained")
+    axes = fig.subplots(1, 3)
+    for ax, (key, name) in zip(axes, plots.PANELS):
+        for h in earlier:
+            for split, style in (("train", "-"), ("val", "--")):
+                ax.plot(h["epoch"], h[f"{split}_{key}"], style, color="0.75", linewidth=0.8)
+        if history:
+            for split, style in (("train", "-"), ("val", "--")):
+                ax.plot(history["epoch"], history[f"{split}_{key}"], style, color=plots.COLORS[split], linewidth=1.5,
+                        label={"train": "training", "val": "validation"}[split])
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if n_epochs:
+            ax.set_xlim(0.5, n_epochs + 0.5)
+    if history:
+        axes[0].legend()
+    return fig
+
+
+def curves_png(history: dict | None, earlier: list[dict], n_epochs: int | None) -> bytes:
+    """:func:`curves_figure` as PNG (what the painter process runs)."""
+    return png(curves_figure(history, earlier, n_epochs))
+
+
+def templates_figure(W: np.ndarray, class_names: list[str]) -> Figure:
+    """The ten class templates of ``W: (10, 3072)`` in a row."""
+    fig = Figure(figsize=(plots.MAX_WIDTH, 0.95), layout="constrained")
+    for k, ax in enumerate(fig.subplots(1, W.shape[0])):
+        ax.imshow(plots.template_image(W[k]), interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(class_names[k], fontsize=plots.MIN_FONT)
+    return fig
+
+
+class Explorer:
+    """Controls, live curves, templates and a table of runs, over one data set and the run store."""
+
+    def __init__(self, p, section: Section):
+        self.section = section
+        self.ds = section.dataset()
+        self.finished: list[Finished] = []
+        self._stop = threading.Event()
+        self._redraw = threading.Event()
+        # a fresh interpreter (loky's, not a fork of this threaded kernel); the first task starts it now
+        self._painter = ProcessPoolExecutor(max_workers=1)
+        self._painter.submit(curves_png, None, [], None)
+        weakref.finalize(self, self._painter.shutdown, wait=False)
+        self._thread: threading.Thread | None = None
+        self._live: dict | None = None
+        self.seconds_to_last_point: float | None = None  # from pressing Train to the last curve point
+
+        log = dict(base=10, readout_format=".2g", continuous_update=False, style={"description_width": "6em"})
+        self.regularize = w.Checkbox(value=p.lam > 0, description="L2 term", indent=False)
+        self.lam = w.FloatLogSlider(value=p.lam or 0.1, min=-4, max=0, description="λ", **log)
+        self.eta = w.FloatLogSlider(value=p.eta, min=-4, max=0, description="η", **log)
+        self.n_batch = w.Dropdown(options=sorted({*BATCH_SIZES, p.n_batch}), value=p.n_batch, description="batch",
+                                  style={"description_width": "6em"})
+        self.n_epochs = w.IntSlider(value=p.n_epochs, min=1, max=100, description="epochs", continuous_update=False,
+                                    style={"description_width": "6em"})
+        self.flip = w.Checkbox(value=p.flip, description="flip half of each batch", indent=False)
+        self.loss = w.ToggleButtons(options=[("cross-entropy", "ce"), ("M-BCE", "mbce")], value=p.loss,
+                                    style={"button_width": "9em"})
+        self.schedule = w.Dropdown(options=list(SCHEDULES), value=[k for k, v in SCHEDULES.items() if v == p.decay][0],
+                                   description="η schedule", style={"description_width": "6em"})
+        self.seed = w.BoundedIntText(value=p.seed, min=0, max=10**6, description="seed",
+                                     style={"description_width": "6em"}, layout={"width": "14em"})
+        self.train_button = w.Button(description="Train", button_style="primary", icon="play")
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
+        self.show_test = w.Checkbox(value=False, description="show test accuracy", indent=False)
+        self.progress = w.IntProgress(value=0, min=0, max=p.n_epochs, description="", layout={"width": "20em"})
+        self.status = w.HTML()
+        self.curves = w.Image(format="png", layout={"width": "100%", "max_width": "52em"})
+        self.templates = w.Image(format="png", layout={"width": "100%", "max_width": "52em"})
+        self.table = w.HTML()
+
+        self.train_button.on_click(lambda _: self.start_training())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.show_test.observe(lambda _: self._draw_table(), names="value")
+        self.regularize.observe(lambda change: setattr(self.lam, "disabled", not change["new"]), names="value")
+        self.lam.disabled = not self.regularize.value
+        self._draw_curves()
+
+    # --- what the controls say -----------------------------------------------------------------------------------
+
+    def config(self) -> RunConfig:
+        """The run the controls describe (with the notebook's validation size, dtype and initialization)."""
+        p = self.section.params
+        eta, n_epochs = float(self.eta.value), int(self.n_epochs.value)
+        lam = float(f"{self.lam.value:.3g}") if self.regularize.value else 0.0
+        eta = float(f"{eta:.3g}")  # the slider's float, rounded as the table shows it
+        schedule = decay_schedule(eta, n_epochs) if SCHEDULES[self.schedule.value] else None
+        return RunConfig(lam=lam, eta=eta, n_epochs=n_epochs, n_batch=int(self.n_batch.value),
+                         seed=int(self.seed.value), loss=self.loss.value, flip=bool(self.flip.value),
+                         val_size=p.val_size, dtype=p.dtype, init_std=p.init_std, engine=p.engine, schedule=schedule)
+
+    # --- training ------------------------------------------------------------------------------------------------
+
+    @property
+    def training(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start_training(self) -> None:
+        """Train the controls' setting in the background (or take it from the store); nothing while a run goes on."""
+        if self.training:
+            return
+        cfg = self.config()
+        validate.integer("batch", cfg.n_batch, low=1, high=self.ds.train.n)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=(cfg, time.perf_counter()), daemon=True)
+        self._set_busy(True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End the run under way after its current epoch; it keeps what it learnt."""
+        self._stop.set()
+        self.status.value = "stopping after this epoch ..."
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the run under way (if any) has finished and been drawn."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def train(self) -> Finished:
+        """Train the controls' setting and wait for it: what running the notebook top to bottom does."""
+        self.start_training()
+        self.wait()
+        return self.finished[-1]
+
+    def _run(self, cfg: RunConfig, pressed: float) -> None:
+        try:
+            experiments = self.section.experiments
+            key = experiments.key(cfg)
+            stored = experiments.store.load(key)
+            if stored is not None:
+                result, stopped = stored, False
+            else:
+                self.status.value = f"training {cfg.label}, seed {cfg.seed} ..."
+                self.progress.max = cfg.n_epochs
+                trained = threading.Event()
+                drawer = threading.Thread(target=self._draw_while, args=(trained,), daemon=True)
+                drawer.start()
+                try:
+                    result = train_run(cfg, self.ds, on_epoch=self._on_epoch)
+                finally:
+                    trained.set()
+                    drawer.join()
+                stopped = len(result.history["epoch"]) < cfg.n_epochs and not result.diverged
+                if not stopped:  # a stopped run is not the run its configuration describes
+                    experiments.store.save(key, result)
+            seconds = time.perf_counter() - pressed
+            self.finished.append(Finished(result, cached=stored is not None, seconds=seconds, stopped=stopped))
+            self._live = None
+            self._draw_curves()
+            self.seconds_to_last_point = time.perf_counter() - pressed
+            self.templates.value = png(templates_figure(result.W, self.section.label_names))
+            self._draw_table()
+            self.status.value = self._summary(self.finished[-1])
+        except Exception as e:  # shown where the reader looks, not lost in a thread
+            self.status.value = f"<b>error:</b> {type(e).__name__}: {e}"
+            raise
+        finally:
+            self._set_busy(False)
+
+    def _on_epoch(self, history: dict) -> bool:
+        # a copy (the loop goes on appending to its lists), drawn by the drawing thread: training does not wait
+        self._live = {k: list(v) for k, v in history.items()}
+        self.progress.value = len(history["epoch"])
+        self._redraw.set()
+        return self._stop.is_set()
+
+    def _draw_while(self, trained: threading.Event) -> None:
+        """Draw the latest epoch's curves while the run trains, in the painter process.
+
+        Drawing is Python work (0.2 to 0.5 s a frame) that would hold the GIL against the training
+        loop's own Python; in a process of its own it runs on the core that training leaves free.
+        """
+        while not trained.is_set():
+            if not self._redraw.wait(0.05):
+                continue
+            self._redraw.clear()
+            history, earlier = self._live, [f.result.history for f in self.finished]
+            try:
+                frame = self._painter.submit(curves_png, history, earlier, self.progress.max)
+                while not frame.done():
+                    if trained.wait(0.05):  # the run is over: its last curves are drawn here instead
+                        return
+                self.curves.value = frame.result()
+            except Exception:  # no painter (it could not start, or died): draw here, slower but drawn
+                self._draw_curves()
+
+    # --- drawing -------------------------------------------------------------------------------------------------
+
+    def _set_busy(self, busy: bool) -> None:
+        self.train_button.disabled = busy
+        self.stop_button.disabled = not busy
+        if busy:
+            self.progress.value = 0
+
+    def _draw_curves(self) -> None:
+        earlier = [f.result.history for f in self.finished[:-1]] if self._live is None else \
+            [f.result.history for f in self.finished]
+        current = self._live if self._live is not None else (self.finished[-1].result.history if self.finished
+                                                            else None)
+        self.curves.value = png(curves_figure(current, earlier, self.progress.max if self._live is not None else None))
+
+    def _summary(self, f: Finished) -> str:
+        h = f.result.history
+        how = "from the run store" if f.cached else ("stopped" if f.stopped else "trained")
+        return (f"{f.result.config.label}, seed {f.result.config.seed}: {len(h['epoch'])} epochs, {how} "
+                f"in {f.seconds:.1f} s; final validation accuracy {h['val_acc'][-1]:.3f}")
+
+    def test_accuracy(self, f: Finished) -> float:
+        """Accuracy of a finished run on the test set (only shown when asked for)."""
+        if f.result.test is None:
+            f.result = with_test(f.result, self.ds)
+        return f.result.test["acc"]
+
+    def rows(self) -> list[dict]:
+        """The table of this session's runs."""
+        out = []
+        for i, f in enumerate(self.finished, start=1):
+            c, h = f.result.config, f.result.history
+            row = {"run": i, "λ": f"{c.lam:g}", "η": c.eta_text, "batch": c.n_batch, "epochs": len(h["epoch"]),
+                   "flip": "yes" if c.flip else "no", "loss": c.loss, "seed": c.seed,
+                   "validation accuracy": f"{h['val_acc'][-1]:.3f}" if h["val_acc"] else "n/a",
+                   "time (s)": f"{f.seconds:.1f}", "": "store" if f.cached else ("stopped" if f.stopped else "")}
+            if self.show_test.value:
+                row["test accuracy"] = f"{self.test_accuracy(f):.3f}"
+            out.append(row)
+        return out
+
+    def _draw_table(self) -> None:
+        rows = self.rows()
+        if not rows:
+            self.table.value = ""
+            return
+        cell = "padding:2px 12px 2px 0;text-align:left"
+        head = "".join(f"<th style='{cell};border-bottom:1px solid #999'>{k}</th>" for k in rows[0])
+        body = "".join("<tr>" + "".join(f"<td style='{cell}'>{v}</td>" for v in r.values()) + "</tr>" for r in rows)
+        note = ("<p><i>Test accuracy is for reporting the setting you chose, not for choosing it: "
+                "compare settings on validation accuracy.</i></p>" if self.show_test.value else "")
+        self.table.value = ("<p><b>Runs of this session</b></p>"
+                            f"<table class='a1-runs' style='border-collapse:collapse'><tr>{head}</tr>{body}</table>"
+                            + note)
+
+    def widget(self) -> w.Widget:
+        """The whole interface: controls, buttons and progress, curves, templates, the table of runs."""
+        controls = w.HBox([w.VBox([w.HBox([self.regularize, self.lam]), self.eta, self.n_batch, self.n_epochs]),
+                           w.VBox([self.loss, self.flip, self.schedule, self.seed])])
+        buttons = w.HBox([self.train_button, self.stop_button, self.progress, self.show_test])
+        return w.VBox([controls, buttons, self.status, self.curves, self.templates, self.table])
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget()._repr_mimebundle_(**kwargs)
+
+    def snapshot(self):
+        """The curves, templates and table as they are now, as static HTML: what a notebook run without a
+        browser (papermill) or an exported notebook shows, since widgets live only in a running kernel."""
+        from IPython.display import HTML
+
+        images = "".join(f'<img src="data:image/png;base64,{base64.b64encode(img.value).decode()}" '
+                         f'style="width:100%;max-width:52em">' for img in (self.curves, self.templates) if img.value)
+        return HTML(f"<p>{self.status.value}</p>{images}{self.table.value}")
+

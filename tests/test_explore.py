@@ -1,0 +1,133 @@
+"""The live explorer (notebooks/00_explore.ipynb): its controls and buttons, pressed as a reader would."""
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from assignment1.explore import Explorer
+from assignment1.report import params
+from assignment1.report.section import start
+
+from conftest import ROOT, run_env
+
+
+@pytest.fixture
+def explorer(tiny_env):
+    values = {**params.declared("00_explore"), "val_size": 50, "n_batch": 10, "n_epochs": 4}
+    p, section = start("00_explore", values)
+    return Explorer(p, section)
+
+
+def test_train_button_trains_the_setting_of_the_controls(explorer):
+    # move the controls, press Train
+    explorer.eta.value, explorer.n_epochs.value, explorer.seed.value = 0.01, 6, 3
+    explorer.regularize.value = False
+    explorer.train_button.click()
+    explorer.wait(timeout=120)
+    f = explorer.finished[-1]
+    c = f.result.config
+    assert (c.lam, c.eta, c.n_epochs, c.seed, c.n_batch) == (0.0, 0.01, 6, 3, 10)
+    assert f.result.history["epoch"] == [1, 2, 3, 4, 5, 6] and not f.cached and not f.stopped
+    # the curves and templates were drawn, the progress bar is full, and the buttons are ready again
+    assert explorer.curves.value[:4] == b"\x89PNG" and explorer.templates.value[:4] == b"\x89PNG"
+    assert explorer.progress.value == 6 and not explorer.train_button.disabled and explorer.stop_button.disabled
+    assert "final validation accuracy" in explorer.status.value
+
+
+def test_each_run_adds_a_row_and_a_repeated_setting_comes_from_the_store(explorer):
+    explorer.train()
+    trained = explorer.section.experiments.store.path(explorer.section.experiments.key(explorer.config()))
+    assert trained.exists() and len(explorer.rows()) == 1
+    mtime = trained.stat().st_mtime_ns
+    again = explorer.train()  # the same controls: the run store has it
+    assert again.cached and trained.stat().st_mtime_ns == mtime
+    assert np.array_equal(again.result.W, explorer.finished[0].result.W)
+    rows = explorer.rows()
+    assert len(rows) == 2 and rows[1][""] == "store" and ">store</td>" in explorer.table.value
+    # test accuracy only when asked for, with a word on why
+    assert "test accuracy" not in rows[0] and "test accuracy" not in explorer.table.value
+    explorer.show_test.value = True
+    assert "test accuracy" in explorer.rows()[0] and "not for choosing it" in explorer.table.value
+
+
+def test_stop_ends_the_run_within_an_epoch_and_keeps_what_it_learnt(explorer):
+    explorer.n_epochs.value = 100
+    seen = []
+    original = explorer._on_epoch
+
+    def on_epoch(history):
+        seen.append(len(history["epoch"]))
+        if len(history["epoch"]) == 2:
+            explorer.stop_button.click()  # pressed while the run goes on
+        return original(history)
+
+    explorer._on_epoch = on_epoch
+    explorer.train_button.click()
+    assert explorer.training and explorer.train_button.disabled  # a second Train does nothing meanwhile
+    explorer.train_button.click()
+    explorer.wait(timeout=120)
+    f = explorer.finished[-1]
+    assert len(explorer.finished) == 1 and f.stopped and seen == [1, 2]
+    assert f.result.history["epoch"] == [1, 2] and np.isfinite(f.result.W).all()
+    # a stopped run is kept in the table, but not in the store: it is not the 100-epoch run asked for
+    experiments = explorer.section.experiments
+    assert not experiments.store.path(experiments.key(f.result.config)).exists()
+    assert explorer.rows()[0][""] == "stopped"
+
+
+def test_the_interface_stays_live_while_a_run_trains(explorer):
+    explorer.n_epochs.value = 30
+    explorer.train_button.click()
+    # the run trains in its own thread: this one is free, and sees the progress move
+    t0 = time.perf_counter()
+    while explorer.progress.value < 2 and time.perf_counter() - t0 < 60:
+        time.sleep(0.01)
+    assert explorer.training and explorer.progress.value >= 2
+    explorer.stop()
+    explorer.wait(timeout=60)
+    assert not explorer.training
+
+
+def test_the_notebook_runs_headless_and_trains_the_starting_setting_once(tiny_env, tmp_path):
+    out = tmp_path / "explore.ipynb"
+    r = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "00_explore.ipynb"), str(out),
+                        "-p", "val_size", "50", "-p", "n_batch", "10", "-p", "n_epochs", "3"],
+                       cwd=tmp_path, capture_output=True, text=True, env=run_env(), timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    nb = json.loads(out.read_text())
+    html = ["".join(o["data"]["text/html"]) for c in nb["cells"] for o in c.get("outputs", [])
+            if "text/html" in o.get("data", {})]
+    # the static picture: the status line, the curves and templates, the table with its one run
+    assert len(html) == 1 and "3 epochs, trained" in html[0] and html[0].count("data:image/png;base64,") == 2
+    assert html[0].count("<tr>") == 2
+    assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+
+
+def test_a_run_never_waits_on_its_drawing(explorer):
+    import threading
+    from concurrent.futures import Future
+
+    class Stuck:  # a painter process that never answers
+        def submit(self, *args):
+            return Future()
+
+    class Gone:  # one that could not start, or died
+        def submit(self, *args):
+            raise RuntimeError("no painter")
+
+    history = {k: [0.5, 0.4] for k in ("train_loss", "val_loss", "train_cost", "val_cost", "train_acc", "val_acc")}
+    for painter, drawn_here in ((Stuck(), False), (Gone(), True)):
+        explorer._painter, explorer._live = painter, {**history, "epoch": [1, 2]}
+        explorer.curves.value, explorer.progress.max = b"", 4
+        explorer._redraw.set()  # an epoch to draw
+        trained = threading.Event()
+        threading.Timer(0.5, trained.set).start()  # and the run ends half a second later
+        t0 = time.perf_counter()
+        explorer._draw_while(trained)
+        # the drawing gives up a frame the painter never returns, and draws here when there is no painter
+        assert time.perf_counter() - t0 < 5
+        assert (bytes(explorer.curves.value[:4]) == b"\x89PNG") == drawn_here
