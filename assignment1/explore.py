@@ -113,10 +113,10 @@ class Explorer:
         self._live: dict | None = None
         self.seconds_to_last_point: float | None = None  # from pressing Train to the last curve point
 
-        log = dict(base=10, readout_format=".2g", continuous_update=False, style={"description_width": "6em"})
+        log_scale = dict(base=10, readout_format=".2g", continuous_update=False, style={"description_width": "6em"})
         self.regularize = w.Checkbox(value=p.lam > 0, description="L2 term", indent=False)
-        self.lam = w.FloatLogSlider(value=p.lam or 0.1, min=-4, max=0, description="λ", **log)
-        self.eta = w.FloatLogSlider(value=p.eta, min=-4, max=0, description="η", **log)
+        self.lam = w.FloatLogSlider(value=p.lam or 0.1, min=-4, max=0, description="λ", **log_scale)
+        self.eta = w.FloatLogSlider(value=p.eta, min=-4, max=0, description="η", **log_scale)
         self.n_batch = w.Dropdown(options=sorted({*BATCH_SIZES, p.n_batch}), value=p.n_batch, description="batch",
                                   style={"description_width": "6em"})
         self.n_epochs = w.IntSlider(value=p.n_epochs, min=1, max=100, description="epochs", continuous_update=False,
@@ -168,7 +168,11 @@ class Explorer:
         if self.training:
             return
         cfg = self.config()
-        validate.integer("batch", cfg.n_batch, low=1, high=self.ds.train.n)
+        try:
+            validate.integer("batch", cfg.n_batch, low=1, high=self.ds.train.n)
+        except validate.ParameterError as e:  # said where the reader looks: a button's errors go to a log
+            self.status.value = f"<b>{e}</b> (the training set has {self.ds.train.n:,} images)"
+            return
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, args=(cfg, time.perf_counter()), daemon=True)
         self._set_busy(True)

@@ -38,6 +38,13 @@ def test_train_button_trains_the_setting_of_the_controls(explorer):
     assert "final validation accuracy" in explorer.status.value
 
 
+def test_a_batch_larger_than_the_training_set_is_refused_where_the_reader_looks(explorer):
+    explorer.n_batch.value = 1000  # the tiny training set has 150 images
+    explorer.train_button.click()
+    assert not explorer.training and explorer.finished == []
+    assert "batch must be an integer from 1 to 150, got 1000" in explorer.status.value
+
+
 def test_each_run_adds_a_row_and_a_repeated_setting_comes_from_the_store(explorer):
     explorer.train()
     trained = explorer.section.experiments.store.path(explorer.section.experiments.key(explorer.config()))
