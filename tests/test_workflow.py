@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -94,3 +95,19 @@ def test_run_progress_in_a_log_is_one_line_per_finished_run(tmp_path):
         assert log.getvalue() == "  run lam=0.1, eta=0.001, seed 0: finished (40 epochs)\n"
         (tmp_path / "b.txt").unlink()
     assert log.getvalue().count("finished") == 2 and "\r" not in log.getvalue()
+
+
+def test_every_package_directory_is_declared_so_installing_warns_of_nothing():
+    # setuptools prints a 40-line "Package would be ignored" box on `make setup` for an importable
+    # directory (templates/ has no .py, but counts) that pyproject.toml does not list
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    on_disk = {
+        ".".join(d.relative_to(ROOT).parts)
+        for d in [ROOT / "assignment1", *(ROOT / "assignment1").rglob("*")]
+        if d.is_dir() and d.name != "__pycache__" and any(f.is_file() for f in d.iterdir())
+    }
+    assert on_disk == set(config["packages"])
+    # and the report's templates travel with a non-editable install
+    templates = ROOT / "assignment1" / "report" / "templates"
+    patterns = config["package-data"]["assignment1.report.templates"]
+    assert {f.name for f in templates.iterdir()} == {f.name for p in patterns for f in templates.glob(p)}
