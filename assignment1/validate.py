@@ -7,6 +7,7 @@ it got, so bad input is refused before any work starts.
 
 from __future__ import annotations
 
+import difflib
 import numbers
 from collections.abc import Iterable
 
@@ -41,7 +42,10 @@ class UnknownParameter(ParameterError):
         super().__init__(", ".join(self.names), "be a declared parameter")
 
     def message(self, name: str | None = None) -> str:
-        return (f"unknown parameter{'s' * (len(self.names) > 1)} {', '.join(self.names)}: {self.why}; "
+        # a misspelling is the usual cause, so the nearest declared name comes first
+        guesses = [f"{n} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(n, self.known, 1)) else n
+                   for n in self.names]
+        return (f"unknown parameter{'s' * (len(self.names) > 1)} {', '.join(guesses)}: {self.why}; "
                 f"known: {', '.join(self.known)}")
 
 

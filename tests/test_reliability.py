@@ -125,7 +125,8 @@ def test_papermill_directly_refuses_a_misspelled_name_before_training(tiny_data,
                         "-p", "val_size", "50", "-p", "n_batch", "10", "-p", "n_epocs", "5"],
                        capture_output=True, text=True, env=tiny_data, timeout=300)
     assert r.returncode != 0
-    assert "unknown parameter n_epocs: the parameters cell of 02_training declares no such name" in r.stderr
+    assert ("unknown parameter n_epocs (did you mean n_epochs?): the parameters cell of 02_training declares no such "
+            "name") in r.stderr
     assert not os.path.exists(os.path.join(tiny_data["A1_REPORTS_DIR"], "runs"))
 
 

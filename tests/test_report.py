@@ -214,7 +214,9 @@ def test_kinds_of_run_and_where_they_go(tmp_path):
 def test_unknown_or_bad_parameters_are_refused_before_anything_runs(tmp_path, tiny_env, capsys):
     reports = tmp_path / "reports"
     assert runner.run({"n_epoch": 3}) == 2
-    assert "unknown parameter n_epoch" in capsys.readouterr().out
+    assert "unknown parameter n_epoch (did you mean n_epochs?): no section declares" in capsys.readouterr().out
+    assert runner.run({"learning_rate": 0.1}) == 2
+    assert "unknown parameter learning_rate: no section" in capsys.readouterr().out
     assert runner.run({"n_epochs": "ten"}) == 2
     assert "n_epochs must be an integer" in capsys.readouterr().out
     assert runner.run({"settings": [[0, -0.1]]}) == 2
