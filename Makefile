@@ -46,7 +46,7 @@ bench: ## time one epoch against PyTorch and a reference-style peer, the gradien
 
 lab: ## JupyterLab on notebooks/00_explore.ipynb, to train live (installs it first); LAB_ARGS='--no-browser --port 8889'
 	$(MAKE) setup EXTRAS=dev,lab
-	@$(if $(ALLOW_ROOT),echo "running as root: adding --allow-root, which JupyterLab needs to start as root")
+	@$(if $(ALLOW_ROOT),echo "running as root: adding --allow-root (JupyterLab needs it to start as root)")
 	@echo "JupyterLab prints its address below (http://...?token=...): open it in a browser; Ctrl-C stops it"
 	$(VENV)/bin/jupyter lab notebooks/00_explore.ipynb $(ALLOW_ROOT) $(LAB_ARGS)
 

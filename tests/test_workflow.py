@@ -58,12 +58,23 @@ def test_make_clean_runs_says_what_it_throws_away(project):
 
 
 def test_make_lab_works_as_root_and_passes_lab_args(tmp_path):
-    r = subprocess.run(["make", "-n", "-C", str(ROOT), "lab", "LAB_ARGS=--no-browser --port 8899"],
-                       capture_output=True, text=True, timeout=60)
+    # a stand-in venv whose `jupyter` prints its arguments: make runs every line of the recipe for real
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    jupyter = venv / "bin" / "jupyter"
+    jupyter.write_text('#!/bin/sh\necho "jupyter called with: $*"\n')
+    jupyter.chmod(0o755)
+    (venv / ".installed-dev,lab").touch()  # newer than pyproject.toml: setup has nothing to do
+    r = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "lab", f"VENV={venv}",
+                        "LAB_ARGS=--no-browser --port 8899"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    lab = [line for line in r.stdout.splitlines() if "jupyter lab" in line]
-    assert len(lab) == 1 and lab[0].endswith("--no-browser --port 8899")
-    assert ("--allow-root" in lab[0]) == (os.geteuid() == 0)
+    called = [line for line in r.stdout.splitlines() if line.startswith("jupyter called with:")]
+    as_root = ["--allow-root"] if os.geteuid() == 0 else []
+    assert called == [" ".join(["jupyter called with: lab notebooks/00_explore.ipynb", *as_root,
+                                "--no-browser --port 8899"])]
+    assert "JupyterLab prints its address below" in r.stdout
+    assert ("running as root: adding --allow-root" in r.stdout) == (os.geteuid() == 0)
 
 
 @pytest.mark.parametrize("edit, message", [("n_epochs: int = 0", "n_epochs must be at least 1, got 0"),
