@@ -9,7 +9,6 @@ the names differ (``--epochs`` here is ``n_epochs`` there).
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import sys
@@ -32,8 +31,7 @@ class _Parser(argparse.ArgumentParser):
     def refuse_unknown(self, extra: list[str]) -> None:
         """Name the arguments this parser does not know, with the closest option for each misspelling."""
         known = [s for a in self._actions for s in a.option_strings]
-        hints = [f"{x} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(x.split("=")[0], known, 1))
-                 else x for x in extra]
+        hints = [validate.with_guess(x.split("=")[0], known, typed=x) for x in extra]
         self.error(f"unrecognized arguments: {' '.join(hints)}")
 
 

@@ -48,6 +48,11 @@ def reports_dir(override: str | os.PathLike | None = None) -> Path:
     return _env_path("A1_REPORTS_DIR", ROOT / "reports")
 
 
+def runs_dir(reports_override: str | os.PathLike | None = None) -> Path:
+    """The run store: ``runs/`` in the reports directory, shared by every kind of run."""
+    return reports_dir(reports_override) / "runs"
+
+
 def output_dir(reports_override: str | os.PathLike | None = None) -> Path:
     """Where a section records its tables: ``$A1_OUTPUT_DIR`` (set by the report runner), else the reports directory."""
     return _env_path("A1_OUTPUT_DIR", reports_dir(reports_override))

@@ -265,11 +265,10 @@ class Explorer:
             self.progress.value = 0
 
     def _draw_curves(self) -> None:
-        earlier = [f.result.history for f in self.finished[:-1]] if self._live is None else \
-            [f.result.history for f in self.finished]
-        current = self._live if self._live is not None else (self.finished[-1].result.history if self.finished
-                                                            else None)
-        self.curves.value = png(curves_figure(current, earlier, self.progress.max if self._live is not None else None))
+        runs, live = [f.result.history for f in self.finished], self._live is not None
+        # while a run trains it is the bold curve over every finished run; afterwards the last finished one is
+        current, earlier = (self._live, runs) if live else (runs[-1] if runs else None, runs[:-1])
+        self.curves.value = png(curves_figure(current, earlier, self.progress.max if live else None))
 
     def _summary(self, f: Finished) -> str:
         h = f.result.history

@@ -42,11 +42,16 @@ class UnknownParameter(ParameterError):
         super().__init__(", ".join(self.names), "be a declared parameter")
 
     def message(self, name: str | None = None) -> str:
-        # a misspelling is the usual cause, so the nearest declared name comes first
-        guesses = [f"{n} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(n, self.known, 1)) else n
-                   for n in self.names]
+        guesses = [with_guess(n, self.known) for n in self.names]
         return (f"unknown parameter{'s' * (len(self.names) > 1)} {', '.join(guesses)}: {self.why}; "
                 f"known: {', '.join(self.known)}")
+
+
+def with_guess(name: str, known: Iterable[str], typed: str | None = None) -> str:
+    """``typed`` (default ``name``), followed by ``(did you mean X?)`` if a known name is close to ``name``."""
+    # a misspelling is the usual cause of an unknown name, so the nearest known one is offered
+    close = difflib.get_close_matches(name, list(known), 1)
+    return f"{typed or name} (did you mean {close[0]}?)" if close else typed or name
 
 
 def _is_real(value) -> bool:

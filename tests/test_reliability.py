@@ -34,6 +34,13 @@ def report(*args, env, timeout=600, **kw):
                           env=env, timeout=timeout, **kw)
 
 
+def papermill_02(out, *params, env):
+    """Section 2 run by papermill directly (not through the runner) on tiny data, with extra ``-p`` pairs."""
+    return subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "02_training.ipynb"), str(out),
+                           "-p", "val_size", "50", "-p", "n_batch", "10", *params],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
 @pytest.fixture
 def tiny_data(tmp_path):
     """Environment for subprocesses: a tiny archive, a data directory and a reports directory."""
@@ -110,9 +117,7 @@ def test_unknown_names_in_a_yaml_file_are_refused(tiny_data, tmp_path):
 
 def test_papermill_directly_refuses_a_bad_value_before_training(tiny_data, tmp_path):
     out = tmp_path / "out.ipynb"
-    r = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "02_training.ipynb"), str(out),
-                        "-p", "val_size", "50", "-p", "n_batch", "10", "-p", "n_epochs", "-3"],
-                       capture_output=True, text=True, env=tiny_data, timeout=300)
+    r = papermill_02(out, "-p", "n_epochs", "-3", env=tiny_data)
     assert r.returncode != 0
     assert "n_epochs must be at least 1, got -3" in out.read_text()
     assert not os.path.exists(os.path.join(tiny_data["A1_REPORTS_DIR"], "runs"))
@@ -121,9 +126,7 @@ def test_papermill_directly_refuses_a_bad_value_before_training(tiny_data, tmp_p
 def test_papermill_directly_refuses_a_misspelled_name_before_training(tiny_data, tmp_path):
     # papermill itself only warns about a name the notebook does not declare; the notebook refuses it
     out = tmp_path / "out.ipynb"
-    r = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "02_training.ipynb"), str(out),
-                        "-p", "val_size", "50", "-p", "n_batch", "10", "-p", "n_epocs", "5"],
-                       capture_output=True, text=True, env=tiny_data, timeout=300)
+    r = papermill_02(out, "-p", "n_epocs", "5", env=tiny_data)
     assert r.returncode != 0
     assert ("unknown parameter n_epocs (did you mean n_epochs?): the parameters cell of 02_training declares no such "
             "name") in r.stderr

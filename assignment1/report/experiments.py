@@ -74,7 +74,7 @@ class Experiments:
                  n_jobs: int = 1, progress: bool = True):
         self.data_args = {"data_dir": str(config.data_dir(data_dir)), "url": url or None, "md5": md5 or None}
         self.provenance = fetch.prepare(**self.data_args, progress=progress)
-        self.store = RunStore(config.reports_dir(reports_dir) / "runs")
+        self.store = RunStore(config.runs_dir(reports_dir))
         self.n_jobs = validate.integer("n_jobs", n_jobs, low=-1)
         if self.n_jobs == 0:
             raise validate.ParameterError("n_jobs", "be a positive count or -1 (one per core)", 0)

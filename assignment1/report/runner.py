@@ -107,14 +107,15 @@ def output_dir(kind: str, reports_dir: Path, out: str | None = None) -> Path:
     return Path(out).expanduser().resolve() if out else reports_dir / KIND_DIRS[kind]
 
 
-def section_line(name: str, seconds: float, out_dir: Path) -> str:
+def section_line(name: str, seconds: float, out_dir: Path, store_dir: Path) -> str:
     """What a section did, for the terminal: its runs, how many were trained now and how many reused."""
     path = out_dir / "compute" / f"{name}.json"
     if not path.exists():
         return f"{name}: {seconds:.0f} s"
     c = json.loads(path.read_text())
+    store = store_dir.relative_to(config.ROOT) if store_dir.is_relative_to(config.ROOT) else store_dir
     return (f"{name}: {seconds:.0f} s; {c['runs']} runs ({c['trained']} trained now, {c['reused']} reused "
-            "from reports/runs)")
+            f"from {store})")
 
 
 def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool = False, pdf: bool = True,
@@ -185,8 +186,9 @@ def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, r
                     bar.close()
                     log(f"error: {failure(name, e, out)}")
                     return 1
-                total += time.perf_counter() - t0
-                bar.write(section_line(name, time.perf_counter() - t0, out_dir), file=sys.stdout)
+                seconds = time.perf_counter() - t0
+                total += seconds
+                bar.write(section_line(name, seconds, out_dir, config.runs_dir(reports)), file=sys.stdout)
                 for line in warnings_in(out):
                     log(f"warning in {name}: {line}")
     except KeyboardInterrupt:

@@ -77,9 +77,8 @@ class Section:
 
     def run_groups(self, *groups: list[RunConfig], test: bool = True) -> list[list[RunResult]]:
         """Results of several lists of runs, trained together so that they share the parallel processes."""
-        results = self.run([c for g in groups for c in g], test)
-        ends = [sum(len(g) for g in groups[:i + 1]) for i in range(len(groups))]
-        return [results[end - len(g):end] for g, end in zip(groups, ends)]
+        results = iter(self.run([c for g in groups for c in g], test))
+        return [[next(results) for _ in g] for g in groups]
 
     def dataset(self, dtype: str | None = None, val_size: int | None = None) -> data.Dataset:
         """The section's data set (its ``val_size`` and ``dtype`` unless given)."""

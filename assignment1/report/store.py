@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m assignment1.report.store", description=main.__doc__)
     parser.add_argument("--remove", action="store_true", help="delete every stored run")
     args = parser.parse_args(argv)
-    directory = config.reports_dir() / "runs"
+    directory = config.runs_dir()
     n, seconds = stored_compute(directory)
     what = f"{directory}: {n} stored run{'s' * (n != 1)}, {seconds / 60:.1f} min of training"
     if args.remove:
