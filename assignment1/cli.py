@@ -67,7 +67,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     p.add_argument("--init-std", type=float, default=0.1, help="std of the N(0, std^2) initialization")
     p.add_argument("--engine", default="fast", choices=ENGINES,
                    help="training loop: fast (train_fast.py) or plain (train.py, the textbook loop; same "
-                        "results to rounding, about twice as slow)")
+                        "results to rounding, slower)")
     p.add_argument("--workers", type=int, default=2 if (os.cpu_count() or 1) > 1 else 1,
                    help="fast engine: 1, or 2 to gather and evaluate in a second process (same results)")
     p.add_argument("--json", type=Path, help="write results and per-epoch history to this file")

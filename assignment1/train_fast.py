@@ -1,4 +1,4 @@
-"""The loop of :mod:`assignment1.train`, arranged to run about twice as fast.
+"""The loop of :mod:`assignment1.train`, arranged to run faster.
 
 Same arithmetic, same random streams, same history; what changes is how the
 work is laid out for the machine:
