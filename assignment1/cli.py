@@ -100,7 +100,7 @@ def _train(a: argparse.Namespace) -> int:
         result = ENGINES[a.engine](
             ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, lam=a.lam, eta=a.eta, n_epochs=a.epochs, n_batch=a.batch,
             seed=a.seed, loss=a.loss, flip=a.flip, init_std=a.init_std, dtype=a.dtype,
-            on_epoch=lambda history: bar.update(len(history["epoch"]) - bar.n), **extra)
+            on_epoch=lambda history: bar.update(len(history["epoch"]) - bar.n), **extra)  # only progress
     seconds = time.perf_counter() - t0
     test = model.evaluate(result.W, result.b, ds.test.X, ds.test.Y, a.lam, a.loss)
     epochs = len(result.history["epoch"])

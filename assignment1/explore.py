@@ -208,7 +208,7 @@ class Explorer:
                 drawer = threading.Thread(target=self._draw_while, args=(trained,), daemon=True)
                 drawer.start()
                 try:
-                    result = train_run(cfg, self.ds, on_epoch=self._on_epoch)
+                    result = train_run(cfg, self.ds, on_epoch=self._on_epoch, stop=self._stop)
                 finally:
                     trained.set()
                     drawer.join()
@@ -229,12 +229,11 @@ class Explorer:
         finally:
             self._set_busy(False)
 
-    def _on_epoch(self, history: dict) -> bool:
+    def _on_epoch(self, history: dict) -> None:
         # a copy (the loop goes on appending to its lists), drawn by the drawing thread: training does not wait
         self._live = {k: list(v) for k, v in history.items()}
         self.progress.value = len(history["epoch"])
         self._redraw.set()
-        return self._stop.is_set()
 
     def _draw_while(self, trained: threading.Event) -> None:
         """Draw the latest epoch's curves while the run trains, in the painter process.

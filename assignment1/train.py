@@ -13,6 +13,7 @@ that differ only in ``lam`` or ``eta`` start from the same weights.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,7 +58,7 @@ class TrainResult:
     ``history`` maps ``epoch`` (1-based), ``eta``, ``seconds`` and each of
     :data:`HISTORY_KEYS` to one value per completed epoch. A run whose cost
     became non-finite is ``diverged``; it keeps the weights and history of its
-    last finite epoch. A run stopped by its ``on_epoch`` callback is ``stopped``.
+    last finite epoch. A run ended early by its ``stop`` event is ``stopped``.
     """
 
     W: np.ndarray
@@ -128,7 +129,8 @@ def train(
     eta_schedule: Callable[[int], float] | None = None,
     init_std: float = 0.1,
     dtype: str = "float32",
-    on_epoch: Callable[[dict], bool | None] | None = None,
+    on_epoch: Callable[[dict], object] | None = None,
+    stop: threading.Event | None = None,
 ) -> TrainResult:
     """Train ``(W, b)`` on ``X: (n, d)``, ``Y: (n, K)`` one-hot by mini-batch gradient descent.
 
@@ -139,7 +141,8 @@ def train(
     :data:`assignment1.model.LOSSES`); ``eta_schedule(epoch)`` (0-based), if
     given, replaces ``eta``. After each epoch the loss, cost and accuracy on
     the training and validation data are recorded, then ``on_epoch(history)``
-    is called; if it returns True, training stops there. Returns a :class:`TrainResult`.
+    is called (to show progress: what it returns is ignored). Training ends
+    early only if ``stop`` is set: after the epoch under way. Returns a :class:`TrainResult`.
     """
     check_params(lam=lam, eta=eta, n_epochs=n_epochs, n_batch=n_batch, seed=seed, loss=loss,
                  init_std=init_std, dtype=dtype, n=X.shape[0])
@@ -173,7 +176,9 @@ def train(
                 W, b, diverged = W_before, b_before, True  # keep the last epoch whose cost was finite
                 break
             record(history, epoch + 1, eta_e, time.perf_counter() - t0, train_metrics, val_metrics)
-            if on_epoch is not None and on_epoch(history):
+            if on_epoch is not None:
+                on_epoch(history)
+            if stop is not None and stop.is_set():
                 stopped = epoch + 1 < n_epochs
                 break
     return TrainResult(W=W, b=b, history=history, diverged=diverged, stopped=stopped)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import mmap
 import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -210,7 +211,8 @@ def train(
     eta_schedule: Callable[[int], float] | None = None,
     init_std: float = 0.1,
     dtype: str = "float32",
-    on_epoch: Callable[[dict], bool | None] | None = None,
+    on_epoch: Callable[[dict], object] | None = None,
+    stop: threading.Event | None = None,
     workers: int = 1,
 ) -> TrainResult:
     """:func:`assignment1.train.train`, faster: the same arguments, the same result to rounding.
@@ -219,8 +221,9 @@ def train(
     the per-epoch evaluation to a second process, on the second core; results
     are bit-identical to ``workers=1``, which uses one core (as each of the
     report's parallel runs does). The history of an epoch is complete once the
-    next epoch has run, so ``on_epoch`` is called one epoch late; stopping there
-    keeps the weights of the epoch it was called for.
+    next epoch has run, so ``on_epoch`` is called one epoch late. A ``stop`` set
+    while an epoch trains ends the run after that epoch, as in the plain loop;
+    one set by ``on_epoch`` ends it one epoch later than there.
     """
     plain.check_params(lam=lam, eta=eta, n_epochs=n_epochs, n_batch=n_batch, seed=seed, loss=loss,
                        init_std=init_std, dtype=dtype, n=X.shape[0])
@@ -280,18 +283,20 @@ def train(
                         (W, b), diverged = snapshots[0], True  # the previous epoch failed: keep the one before
                         break
                     plain.record(history, *pending, tr, va)
-                    if on_epoch is not None and on_epoch(history):
-                        (W, b), stopped = snapshots[-1], True  # undo this epoch, which ran ahead
-                        break
+                    if on_epoch is not None:
+                        on_epoch(history)
                 if not (np.isfinite(W).all() and np.isfinite(b).all()):
                     (W, b), diverged = snapshots[-1], True
                     break
                 snapshots = [snapshots[-1], (W.copy(), b.copy())]
                 pending = (epoch + 1, eta_e, seconds)
-            else:  # the last epoch has no next one to fuse its evaluation into
+                if stop is not None and stop.is_set():
+                    stopped = epoch + 1 < n_epochs
+                    break
+            if not diverged:  # the last epoch has no next one to fuse its evaluation into
                 tr, va = (model.evaluate(W, b, X, Y, lam, loss), model.evaluate(W, b, X_val, Y_val, lam, loss))
                 if not plain.finite(tr, va):
-                    (W, b), diverged = snapshots[0], True
+                    (W, b), diverged, stopped = snapshots[0], True, False
                 else:
                     plain.record(history, *pending, tr, va)
                     if on_epoch is not None:

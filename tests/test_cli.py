@@ -29,6 +29,31 @@ def test_train_end_to_end_with_json(tiny_env, tmp_path):
     assert f"{result['test']['acc']:.4f}" in r.stdout
 
 
+@pytest.mark.parametrize("engine", [["--engine", "plain"], ["--workers", "1"], ["--workers", "2"]],
+                         ids=["plain", "fast-1-worker", "fast-2-workers"])
+def test_the_command_trains_every_epoch_while_its_progress_bar_redraws(tiny_env, tmp_path, engine):
+    # as the README shows it, progress bar on; with TQDM_MININTERVAL=0 the bar redraws after every epoch,
+    # as it does on real data, where an epoch takes longer than tqdm's 0.1 s between redraws
+    out = tmp_path / "run.json"
+    r = cli("train", "--lam", "0.1", "--eta", "0.001", "--epochs", "5", "--batch", "10", "--val-size", "20",
+            "--json", str(out), *engine, TQDM_MININTERVAL="0")
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(out.read_text())["history"]["epoch"]) == 5
+    assert "(5 epochs in" in r.stdout and "5/5" in r.stderr
+
+
+def test_the_command_trains_every_epoch_on_real_data(stand_in, tmp_path):
+    # full-size data, where each epoch takes long enough for the progress bar to redraw by itself
+    path, md5 = stand_in
+    out = tmp_path / "run.json"
+    r = cli("train", "--epochs", "3", "--json", str(out), CIFAR10_URL=path, CIFAR10_MD5=md5,
+            A1_DATA_DIR=tmp_path / "data")
+    assert r.returncode == 0, r.stderr
+    history = json.loads(out.read_text())["history"]
+    assert history["epoch"] == [1, 2, 3] and "(3 epochs in" in r.stdout
+    assert history["val_acc"][-1] > history["val_acc"][0] > 0.15  # it learns, from well above chance
+
+
 def test_the_plain_engine_is_one_argument_away(tiny_env, tmp_path):
     # the textbook loop gives the fast loop's result, to float32 rounding
     runs = {}

@@ -107,6 +107,15 @@ def test_normalization_statistics():
     np.testing.assert_allclose(std, np.full(3, X.std()))
 
 
+def test_normalization_statistics_over_many_blocks_equal_numpy():
+    # the sums run over blocks of 4096 rows: tiny data fits one; real data spans several and a partial last one
+    X = np.random.default_rng(0).integers(0, 256, size=(10_000, 64), dtype=np.uint8)
+    reference = X.astype(np.float64)
+    mean, std = data.normalization_stats(X)
+    np.testing.assert_allclose(mean, reference.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(std, reference.std(axis=0), rtol=1e-10)
+
+
 def test_load_splits_and_normalizes_with_training_statistics(tiny_env):
     ds = data.load_cifar10(val_size=30, progress=False)
     # tiny archive: 5 x 40 training samples, the last 30 held out, 40 test samples

@@ -78,8 +78,10 @@ def test_stop_ends_the_run_within_an_epoch_and_keeps_what_it_learnt(explorer):
     explorer.train_button.click()
     explorer.wait(timeout=120)
     f = explorer.finished[-1]
-    assert len(explorer.finished) == 1 and f.stopped and seen == [1, 2]
-    assert f.result.history["epoch"] == [1, 2] and np.isfinite(f.result.W).all()
+    # it ends after the epoch under way: the fast loop shows an epoch once the next one has trained
+    kept = f.result.history["epoch"]
+    assert len(explorer.finished) == 1 and f.stopped and seen == kept and kept in ([1, 2], [1, 2, 3])
+    assert np.isfinite(f.result.W).all()
     # a stopped run is kept in the table, but not in the store: it is not the 100-epoch run asked for
     experiments = explorer.section.experiments
     assert not experiments.store.path(experiments.key(f.result.config)).exists()

@@ -11,7 +11,7 @@ import pytest
 from assignment1 import fetch
 from assignment1.fetch import DataError
 
-from cifar_format import add_file, write_archive
+from cifar_format import add_file, make_batches, write_archive
 from conftest import run_env
 
 
@@ -79,6 +79,16 @@ def test_fetch_end_to_end_over_http(tiny_archive, tmp_path):
         assert r.returncode == 0, r.stderr
         assert (data_dir / "cifar-10-batches-py" / "data_batch_1").is_file()
         assert server.requests == 1
+
+
+def test_a_download_of_many_chunks_arrives_whole(tmp_path):
+    # the download streams 1 MiB chunks: the tiny archive is one; this one (about 4 MB) is several
+    archive = tmp_path / "big.tar.gz"
+    md5 = write_archive(archive, make_batches(n_per_batch=200))
+    assert archive.stat().st_size > 3 * 2**20
+    with ArchiveServer(archive.read_bytes()) as server:
+        provenance = fetch.prepare(url=server.url, md5=md5, data_dir=tmp_path / "data", progress=False)
+    assert provenance["archive_md5"] == md5 == fetch.md5sum(tmp_path / "data" / fetch.ARCHIVE_NAME)
 
 
 def test_checksum_mismatch_leaves_no_file(tiny_archive, tmp_path):

@@ -11,6 +11,7 @@ import papermill
 import pytest
 
 from assignment1.report import params, runner
+from assignment1.report.store import RunStore
 
 from conftest import ROOT, TINY, run_env
 
@@ -148,6 +149,16 @@ def test_summary_json_holds_every_table(tiny_report):
     assert summary["tables"]["01_gradient_check"]["gradient_check"]["W"]["rel_err_norm"] < 1e-6
     assert summary["data"]["official"] is False
     assert summary["parameters"]["02_training"]["n_epochs"] == 3
+
+
+def test_every_stored_run_trained_the_epochs_it_was_asked_for(tiny_report):
+    # the runs report their progress after every epoch (a file the runner's bars read); it never ends a run
+    out, _, _ = tiny_report
+    store = RunStore(out.parent / "runs")
+    runs = [store.load(p.stem) for p in store.directory.glob("*.npz")]
+    assert len(runs) > 20
+    for r in runs:
+        assert r.history["epoch"] == list(range(1, r.config.n_epochs + 1)), r.config
 
 
 def markdown_outputs(executed: Path) -> list[str]:

@@ -1,5 +1,7 @@
 """Mini-batch gradient descent: the textbook loop, and the fast loop that must agree with it."""
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -90,18 +92,36 @@ def test_flip_changes_the_run_and_mbce_trains(tiny, engine):
 
 
 @ENGINES
-def test_on_epoch_sees_each_epoch_and_can_stop_the_run(tiny, engine):
+def test_what_on_epoch_returns_never_stops_a_run(tiny, engine):
+    # a progress bar's update() returns True whenever it redraws (tqdm does, on real data): that is no stop request
     seen = []
 
-    def stop_after_two(history):
+    def progress(history):
         seen.append(list(history["epoch"]))
-        return len(history["epoch"]) == 2
+        return True
 
-    r = fit(tiny, engine, n_epochs=5, on_epoch=stop_after_two)
-    assert seen == [[1], [1, 2]]
-    assert r.stopped and r.history["epoch"] == [1, 2]
-    # what it kept is exactly a two-epoch run
-    assert np.array_equal(r.W, fit(tiny, engine, n_epochs=2).W)
+    r = fit(tiny, engine, n_epochs=4, on_epoch=progress)
+    assert seen == [[1], [1, 2], [1, 2, 3], [1, 2, 3, 4]]
+    assert r.history["epoch"] == [1, 2, 3, 4] and not r.stopped
+
+
+@ENGINES
+def test_a_stop_request_ends_the_run_after_the_epoch_under_way(tiny, engine):
+    stop = threading.Event()
+
+    def press_stop_at_two(history):
+        if len(history["epoch"]) == 2:
+            stop.set()
+
+    r = fit(tiny, engine, n_epochs=6, on_epoch=press_stop_at_two, stop=stop)
+    kept = r.history["epoch"]
+    # the fast loop reports an epoch once the next one has run, so it may end one epoch later
+    assert r.stopped and kept == list(range(1, len(kept) + 1)) and 2 <= len(kept) <= 3
+    # what it kept is exactly a run of that many epochs
+    assert np.array_equal(r.W, fit(tiny, engine, n_epochs=len(kept)).W)
+    # set before the run, it ends after the first epoch
+    r = fit(tiny, engine, n_epochs=6, stop=stop)
+    assert r.stopped and r.history["epoch"] == [1]
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -108,8 +109,11 @@ class RunResult:
     cached: bool = field(default=False, compare=False)
 
 
-def train_run(cfg: RunConfig, ds: data.Dataset, on_epoch: Callable[[dict], bool | None] | None = None) -> RunResult:
+def train_run(cfg: RunConfig, ds: data.Dataset, on_epoch: Callable[[dict], object] | None = None,
+              stop: threading.Event | None = None) -> RunResult:
     """Train ``cfg`` on ``ds``'s training split with its engine; the test set is not looked at.
+
+    ``on_epoch(history)`` shows progress; only ``stop`` ends a run early (see :func:`assignment1.train.train`).
 
     BLAS runs on one thread: a product split among threads may round differently, and a run's
     numbers must not depend on the process it ran in (the report's runs go to parallel workers).
@@ -119,7 +123,7 @@ def train_run(cfg: RunConfig, ds: data.Dataset, on_epoch: Callable[[dict], bool 
         r = ENGINES[cfg.engine](ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, lam=cfg.lam, eta=cfg.eta,
                                 n_epochs=cfg.n_epochs, n_batch=cfg.n_batch, seed=cfg.seed, loss=cfg.loss,
                                 flip=cfg.flip, eta_schedule=cfg.schedule, init_std=cfg.init_std, dtype=cfg.dtype,
-                                on_epoch=on_epoch)
+                                on_epoch=on_epoch, stop=stop)
     return RunResult(config=cfg, W=r.W, b=r.b, history=r.history, diverged=r.diverged, test=None,
                      test_pred=None, test_p_true=None, seconds=time.perf_counter() - t0)
 
