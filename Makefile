@@ -57,7 +57,7 @@ clean: ## remove generated reports and caches; keeps the stored runs (reports/ru
 	@test ! -d $(REPORTS) || find $(REPORTS) -mindepth 1 -maxdepth 1 ! -name runs -exec rm -rf {} +
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
-	@if [ -x $(PY) ] && [ -d $(REPORTS)/runs ]; then $(PY) -m assignment1.report.store; fi
+	@if [ -x $(PY) ] && [ -d $(REPORTS)/runs ]; then $(PY) -m assignment1.experiments.store; fi
 
 clean-runs: ## delete the stored training runs (reports/runs/); says how much training that throws away
-	@if [ -x $(PY) ]; then $(PY) -m assignment1.report.store --remove; else rm -rf $(REPORTS)/runs; fi
+	@if [ -x $(PY) ]; then $(PY) -m assignment1.experiments.store --remove; else rm -rf $(REPORTS)/runs; fi

@@ -1,74 +1,114 @@
-"""Paths and environment overrides, in one place.
+"""One training run's configuration: each setting declared once, with its default and its check.
 
-Everything else asks this module where things live, so notebooks run under
-papermill (or JupyterLab) from any working directory.
-
-Environment variables:
-
-- ``A1_DATA_DIR``: where the CIFAR-10 archive is extracted (default ``data/``
-  under the project root);
-- ``CIFAR10_URL``: the archive's source: http(s), ``file://`` or a local path;
-- ``CIFAR10_MD5``: its expected md5 (default: the official one);
-- ``A1_REPORTS_DIR``: where runs, executed notebooks and reports go (default
-  ``reports/`` under the project root);
-- ``A1_OUTPUT_DIR``: set by the report runner for the sections it runs: where
-  this run's tables go (a quick or partial run has its own, beside the full report's).
+The command line, the explorer, the section notebooks and the report runner all
+build a :class:`RunConfig`, and nothing else checks these values: a bad one is
+refused by :meth:`RunConfig.check` with the same sentence wherever it came from.
+The one check that needs the data (that it can spare the validation set and
+fill a mini-batch) is :meth:`RunConfig.check_data_size`, called where the
+data's size is first known.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from functools import partial
 
-#: The project root: the directory holding ``pyproject.toml`` (the package is
-#: installed editable, so this is the checkout).
-ROOT = Path(os.environ.get("A1_ROOT", Path(__file__).resolve().parent.parent))
-NOTEBOOKS_DIR = ROOT / "notebooks"
+from . import model, validate
 
-OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
-
-
-def _env_path(name: str, default: Path) -> Path:
-    value = os.environ.get(name, "").strip()
-    return Path(value).expanduser().resolve() if value else default
+LOSSES = tuple(model.LOSSES)
+NORMALIZATIONS = ("per_feature", "global")
+DTYPES = ("float32", "float64")
+ENGINES = ("fast", "plain")
 
 
-def data_dir(override: str | os.PathLike | None = None) -> Path:
-    """The data directory: ``override``, else ``$A1_DATA_DIR``, else ``ROOT/data``."""
-    if override not in (None, ""):
-        return Path(override).expanduser().resolve()
-    return _env_path("A1_DATA_DIR", ROOT / "data")
+def _milestones(name: str, value) -> tuple[int, ...]:
+    epochs = [validate.integer(f"{name}[{i}]", m, low=1)
+              for i, m in enumerate(validate.sequence(name, value, "a list of epochs"))]
+    if epochs != sorted(set(epochs)):
+        raise validate.ParameterError(name, "be strictly increasing", list(value))
+    return tuple(epochs)
 
 
-def reports_dir(override: str | os.PathLike | None = None) -> Path:
-    """The reports directory: ``override``, else ``$A1_REPORTS_DIR``, else ``ROOT/reports``."""
-    if override not in (None, ""):
-        return Path(override).expanduser().resolve()
-    return _env_path("A1_REPORTS_DIR", ROOT / "reports")
+def _setting(default, check, help: str):
+    return field(default=default, metadata={"check": check, "help": help})
 
 
-def runs_dir(reports_override: str | os.PathLike | None = None) -> Path:
-    """The run store: ``runs/`` in the reports directory, shared by every kind of run."""
-    return reports_dir(reports_override) / "runs"
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one training run, with the data and the code.
 
-
-def output_dir(reports_override: str | os.PathLike | None = None) -> Path:
-    """Where a section records its tables: ``$A1_OUTPUT_DIR`` (set by the report runner), else the reports directory."""
-    return _env_path("A1_OUTPUT_DIR", reports_dir(reports_override))
-
-
-def data_source(url: str | None = None, md5: str | None = None) -> tuple[str, str]:
-    """The archive source and its expected md5, from arguments, environment or defaults.
-
-    An empty string counts as unset, so notebooks can default parameters to ``""``.
+    ``eta`` is the learning rate of epoch 0; it is multiplied by ``decay_factor``
+    at each of the ``milestones`` (0-based epochs), so ``milestones=(40, 80)``
+    gives ``eta`` for epochs 0-39, ``eta * decay_factor`` for 40-79 and ``eta *
+    decay_factor**2`` from 80 on. ``engine`` names the training loop: ``fast``
+    (:mod:`assignment1.train_fast`) or ``plain`` (:mod:`assignment1.train`).
     """
-    url = url or os.environ.get("CIFAR10_URL", "").strip() or OFFICIAL_URL
-    md5 = md5 or os.environ.get("CIFAR10_MD5", "").strip() or OFFICIAL_MD5
-    return url, md5.lower()
+
+    lam: float = _setting(0.1, validate.non_negative, "L2 regularization strength")
+    eta: float = _setting(0.001, validate.positive, "learning rate (of the first epoch, with milestones)")
+    n_epochs: int = _setting(40, partial(validate.integer, low=1), "epochs")
+    n_batch: int = _setting(100, partial(validate.integer, low=1), "mini-batch size")
+    seed: int = _setting(0, partial(validate.integer, low=0), "seed of the initialization, sample order and flips")
+    loss: str = _setting("ce", partial(validate.choice, allowed=LOSSES),
+                         "ce: softmax cross-entropy; mbce: sigmoid multiple binary cross-entropy")
+    flip: bool = _setting(False, validate.flag, "mirror each image of a batch with probability 0.5")
+    milestones: tuple[int, ...] = _setting((), _milestones, "epochs (0-based) at which eta is multiplied by decay")
+    decay_factor: float = _setting(0.1, validate.positive, "factor applied to eta at each milestone")
+    val_size: int = _setting(5000, partial(validate.integer, low=1), "images held out of training for validation")
+    normalize: str = _setting("per_feature", partial(validate.choice, allowed=NORMALIZATIONS),
+                              "standardize per feature, or by one global mean and std")
+    dtype: str = _setting("float32", partial(validate.choice, allowed=DTYPES), "training precision")
+    init_std: float = _setting(0.1, validate.positive, "std of the N(0, std^2) initialization of W and b")
+    engine: str = _setting("fast", partial(validate.choice, allowed=ENGINES),
+                           "fast (train_fast.py) or plain (train.py, the textbook loop); same results")
+
+    def __post_init__(self):
+        # checked values in one canonical type, so 0 and 0.0 give the same run
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, self.check(f.name, getattr(self, f.name)))
+
+    @classmethod
+    def check(cls, name: str, value, setting: str | None = None):
+        """``value`` as setting ``name`` accepts it, or :class:`~assignment1.validate.ParameterError`.
+
+        ``setting`` checks a value that plays another setting's part (``decay_eta0`` is an ``eta``).
+        """
+        return SETTINGS[setting or name].metadata["check"](name, value)
+
+    def check_data_size(self, n_images: int, names: tuple[str, str] = ("val_size", "n_batch")) -> None:
+        """Refuse a validation set or mini-batch that ``n_images`` training images cannot serve.
+
+        ``names`` are what the error calls ``val_size`` and ``n_batch`` (a section's ``big_val_size``).
+        """
+        validate.integer(names[0], self.val_size, low=1, high=n_images - 1)
+        validate.integer(names[1], self.n_batch, low=1, high=n_images - self.val_size)
+
+    def eta_at(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (0-based)."""
+        return self.eta * self.decay_factor ** sum(epoch >= m for m in self.milestones)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @property
+    def eta_text(self) -> str:
+        """The learning rate as tables show it: a constant, or where it starts and when it drops."""
+        if not self.milestones:
+            return f"{self.eta:g} constant"
+        return f"{self.eta:g}, x{self.decay_factor:g} at epochs {', '.join(map(str, self.milestones))}"
+
+    @property
+    def label(self) -> str:
+        """The setting in a few words: ``lam=0.1, eta=0.001`` (with the loss, flips and schedule if any)."""
+        parts = [f"lam={self.lam:g}", f"eta={self.eta_text if self.milestones else format(self.eta, 'g')}"]
+        return ", ".join(parts + ([self.loss] if self.loss != "ce" else []) + (["flip"] if self.flip else []))
+
+    def setting_id(self) -> str:
+        """What identifies the setting: every field but the seed (the runs of one setting share it)."""
+        return json.dumps({k: v for k, v in self.to_dict().items() if k != "seed"}, sort_keys=True)
 
 
-def source_is_explicit(url: str | None = None, md5: str | None = None) -> bool:
-    """Whether an archive source or checksum was named by argument or environment."""
-    return bool(url or md5 or os.environ.get("CIFAR10_URL", "").strip()
-                or os.environ.get("CIFAR10_MD5", "").strip())
+#: Each setting's declaration: its default, check (``metadata["check"]``) and help (``metadata["help"]``).
+SETTINGS = {f.name: f for f in dataclasses.fields(RunConfig)}

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config, fetch, validate
+from . import fetch
+from .config import RunConfig
 from .fetch import DataError
 
 D = 3072  # 3 x 32 x 32
 K = 10
-NORMALIZATIONS = ("per_feature", "global")
-DTYPES = ("float32", "float64")
 
 
 def _latin1_encode(text, encoding="latin1"):
@@ -135,6 +134,13 @@ def to_images(X: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return raw.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
 
 
+def template_image(w: np.ndarray) -> np.ndarray:
+    """One class's weights ``w: (3072,)`` as a ``(32, 32, 3)`` image scaled to [0, 1]."""
+    img = w.reshape(3, 32, 32).transpose(1, 2, 0).astype(np.float64)
+    lo, hi = img.min(), img.max()
+    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+
+
 @dataclass
 class Split:
     """One part of the data: ``X: (n, d)``, ``Y: (n, K)`` one-hot, ``y: (n,)`` labels."""
@@ -164,7 +170,6 @@ class Dataset:
 
 def normalization_stats(X: np.ndarray, normalize: str = "per_feature") -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of ``X: (n, d)``: per feature (``(d,)`` each) or one global value broadcast to ``(d,)``."""
-    validate.choice("normalize", normalize, NORMALIZATIONS)
     n, d = X.shape
     # Sums of values and squares in float64 blocks: exact for uint8 pixels (far below
     # 2**53), so var = E[x^2] - E[x]^2 loses nothing, and no (n, d) float64 copy is made.
@@ -189,16 +194,21 @@ def _normalized(X: np.ndarray, mean: np.ndarray, std: np.ndarray, dtype) -> np.n
     return out
 
 
+def n_training_images(batch_dir: Path) -> int:
+    """Images in the training batches of ``batch_dir`` (50,000 for CIFAR-10), from ``batches.meta``."""
+    return load_meta(Path(batch_dir) / fetch.META)[1] * len(fetch.TRAIN_BATCHES)
+
+
 def load_cifar10(
-    data_dir: str | os.PathLike | None = None,
-    val_size: int = 5000,
-    normalize: str = "per_feature",
-    dtype: str = "float32",
+    data_dir: str | os.PathLike,
+    val_size: int = RunConfig.val_size,
+    normalize: str = RunConfig.normalize,
+    dtype: str = RunConfig.dtype,
     url: str | None = None,
     md5: str | None = None,
     progress: bool = True,
 ) -> Dataset:
-    """Fetch (if needed), load and split CIFAR-10.
+    """Fetch (if needed, see :func:`assignment1.fetch.prepare`), load and split CIFAR-10.
 
     Training is the five training batches minus their last ``val_size`` samples,
     which form the validation set (deterministic); test is the test batch.
@@ -207,14 +217,12 @@ def load_cifar10(
     (``normalize="global"``). Train and validation ``X`` are views of one
     contiguous array, in the order they were loaded.
     """
-    val_size = validate.integer("val_size", val_size, low=1)
-    validate.choice("normalize", normalize, NORMALIZATIONS)
-    validate.choice("dtype", dtype, DTYPES)
-    provenance = fetch.prepare(url=url, md5=md5, data_dir=data_dir, progress=progress)
-    batch_dir = config.data_dir(data_dir) / fetch.BATCH_DIR
+    provenance = fetch.prepare(data_dir, url=url, md5=md5, progress=progress)
+    batch_dir = Path(provenance["batch_dir"])
     label_names, per_batch = load_meta(batch_dir / fetch.META)
     n_total = per_batch * len(fetch.TRAIN_BATCHES)
-    validate.integer("val_size", val_size, low=1, high=n_total - 1)
+    # the settings' own checks: a validation set the data can spare, a known normalization and dtype
+    RunConfig(val_size=val_size, normalize=normalize, dtype=dtype, n_batch=1).check_data_size(n_total)
 
     parts = [load_batch(batch_dir / name, per_batch) for name in fetch.TRAIN_BATCHES]
     X_all = np.concatenate([p[0] for p in parts])

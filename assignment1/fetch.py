@@ -25,10 +25,12 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from . import config
-from .files import write_atomic
-from .progress import bar as progress_bar
+from tqdm.auto import tqdm
 
+from .files import write_atomic
+
+OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
 BATCH_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
@@ -93,7 +95,7 @@ def download(url: str, md5: str, dest: Path, progress: bool = True, timeout: flo
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with progress_bar(show=progress, total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
                 for chunk in iter(lambda: response.read(_CHUNK), b""):
                     out.write(chunk)
                     h.update(chunk)
@@ -131,7 +133,7 @@ def obtain_archive(url: str, md5: str, directory: Path, progress: bool = True) -
     if local is not None:
         if not local.is_file():
             raise DataError(f"data source {local} does not exist or is not a file: put the archive (md5 {md5}) "
-                            f"there, or point CIFAR10_URL at a copy of it (or at {config.OFFICIAL_URL})")
+                            f"there, or point CIFAR10_URL at a copy of it (or at {OFFICIAL_URL})")
         actual = md5sum(local)
         if actual != md5:
             raise DataError(
@@ -222,23 +224,17 @@ def _missing_ancestors(directory: Path) -> list[Path]:
     return out
 
 
-def read_provenance(data_dir: str | os.PathLike | None = None) -> dict | None:
+def read_provenance(directory: Path) -> dict | None:
     """The provenance record of a prepared data directory, or None if there is none."""
-    path = config.data_dir(data_dir) / PROVENANCE_NAME
     try:
-        return json.loads(path.read_text())
+        return json.loads((Path(directory) / PROVENANCE_NAME).read_text())
     except (OSError, ValueError):
         return None
 
 
-def prepare(
-    url: str | None = None,
-    md5: str | None = None,
-    data_dir: str | os.PathLike | None = None,
-    progress: bool = True,
-    notify=None,
-) -> dict:
-    """Make sure verified CIFAR-10 batches are in the data directory; return their provenance.
+def prepare(data_dir: str | os.PathLike, url: str | None = None, md5: str | None = None, progress: bool = True,
+            notify=None) -> dict:
+    """Make sure verified CIFAR-10 batches are in ``data_dir``; return their provenance.
 
     The provenance is a dict: ``source``, ``archive_md5``, ``files`` (md5 of each
     batch), ``official`` (every checksum is the official one), ``mismatched``
@@ -246,18 +242,18 @@ def prepare(
     kept in the data directory, which so remembers where its data came from.
     Data that is not official is still usable, and marked so.
 
-    Batches prepared earlier are reused after checking them against their
-    recorded md5s, unless a different source is named by argument or environment.
-    A missing or damaged batch is named through ``notify`` (default: a line on
-    stderr) and extracted again from the recorded source. A failed fetch leaves
-    no directory behind that it created.
+    ``url`` (http(s), ``file://`` or a local path) and ``md5`` name the archive;
+    when neither is given, batches prepared earlier are reused after checking
+    them against their recorded md5s, and otherwise the official archive is
+    fetched. A missing or damaged batch is named through ``notify`` (default: a
+    line on stderr) and extracted again from the recorded source. A failed fetch
+    leaves no directory behind that it created.
     """
-    directory = config.data_dir(data_dir)
+    directory = Path(data_dir)
     known = read_provenance(directory)
-    if known and not config.source_is_explicit(url, md5):
+    if known and not (url or md5):
         url, md5 = known["source"], known["archive_md5"]  # the source this directory was prepared from
-    else:
-        url, md5 = config.data_source(url, md5)
+    url, md5 = url or OFFICIAL_URL, (md5 or OFFICIAL_MD5).lower()
     batch_dir = directory / BATCH_DIR
     damaged = []
     if known and known.get("archive_md5") == md5:
@@ -282,7 +278,7 @@ def prepare(
         "source": url,
         "archive_md5": md5,
         "files": files,
-        "official": md5 == config.OFFICIAL_MD5 and not mismatched,
+        "official": md5 == OFFICIAL_MD5 and not mismatched,
         "mismatched": mismatched,
         "batch_dir": str(batch_dir),
     }

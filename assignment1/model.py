@@ -132,16 +132,6 @@ LOSSES_OF_SCORES = {"ce": ce_of_scores, "mbce": mbce_of_scores}
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"ce": softmax, "mbce": sigmoid}
 
 
-def probabilities(W, b, X, loss: str = "ce") -> np.ndarray:
-    """Class probabilities ``(n, K)``: softmax for ``ce``, per-class sigmoid for ``mbce``."""
-    return ACTIVATIONS[loss](scores(W, b, X))
-
-
-def predict(W, b, X) -> np.ndarray:
-    """Predicted labels ``(n,)``: the highest score (the same for softmax and sigmoid)."""
-    return scores(W, b, X).argmax(axis=1)
-
-
 def evaluate_scores(S: np.ndarray, Y: np.ndarray, W: np.ndarray, lam: float = 0.0, loss: str = "ce") -> dict:
     """Loss, cost and accuracy from scores ``S: (n, K)`` of the weights ``W`` against ``Y: (n, K)``."""
     value, _ = LOSSES_OF_SCORES[loss](S, Y, grad=False)

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from .data import template_image
 
 PANELS = (("loss", "Loss"), ("cost", "Cost"), ("acc", "Accuracy"))
 COLORS = {"train": "tab:blue", "val": "tab:orange"}
@@ -35,8 +38,14 @@ def _retina_in_notebooks() -> None:
         set_matplotlib_formats("retina")
 
 
-plt.rcParams.update(STYLE)
+matplotlib.rcParams.update(STYLE)
 _retina_in_notebooks()
+
+
+def _figure(rows: int, cols: int, width: float, height: float) -> tuple[Figure, np.ndarray]:
+    """A figure of ``rows x cols`` axes (a 2-d array), outside pyplot: safe in any thread, shown when returned."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, fig.subplots(rows, cols, squeeze=False)
 
 
 def curve_stats(runs: Sequence, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -66,13 +75,12 @@ def _epochs_axis(ax) -> None:
     ax.grid(alpha=0.3)
 
 
-def history_figure(groups: Sequence[Sequence], titles: Sequence[str], panels=PANELS) -> plt.Figure:
+def history_figure(groups: Sequence[Sequence], titles: Sequence[str], panels=PANELS) -> Figure:
     """One row per group of runs (the seeds of one setting), one column per quantity: training and validation curves.
 
     Lines are the mean over the group; bands are ± one std (absent for a single run).
     """
-    fig, axes = plt.subplots(len(groups), len(panels), figsize=(MAX_WIDTH, 0.4 + 1.75 * len(groups)),
-                             squeeze=False, layout="constrained")
+    fig, axes = _figure(len(groups), len(panels), MAX_WIDTH, 0.4 + 1.75 * len(groups))
     for row, (runs, title) in zip(axes, zip(groups, titles)):
         for ax, (key, name) in zip(row, panels):
             for split in ("train", "val"):
@@ -83,18 +91,10 @@ def history_figure(groups: Sequence[Sequence], titles: Sequence[str], panels=PAN
     return fig
 
 
-def template_image(w: np.ndarray) -> np.ndarray:
-    """One class's weights ``w: (3072,)`` as a ``(32, 32, 3)`` image scaled to [0, 1]."""
-    img = w.reshape(3, 32, 32).transpose(1, 2, 0).astype(np.float64)
-    lo, hi = img.min(), img.max()
-    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
-
-
-def weights_figure(Ws: Sequence[np.ndarray], titles: Sequence[str], class_names: Sequence[str]) -> plt.Figure:
+def weights_figure(Ws: Sequence[np.ndarray], titles: Sequence[str], class_names: Sequence[str]) -> Figure:
     """Each ``W: (K, 3072)`` as a row of K class templates, labelled with class names; ``titles`` label the rows."""
     K = Ws[0].shape[0]
-    fig, axes = plt.subplots(len(Ws), K, figsize=(MAX_WIDTH, 0.25 + 0.6 * len(Ws)), squeeze=False,
-                             layout="constrained")
+    fig, axes = _figure(len(Ws), K, MAX_WIDTH, 0.25 + 0.6 * len(Ws))
     fig.get_layout_engine().set(w_pad=0.01, h_pad=0.01, wspace=0.02, hspace=0.02)
     for row, W, title in zip(axes, Ws, titles):
         for k, ax in enumerate(row):
@@ -107,13 +107,13 @@ def weights_figure(Ws: Sequence[np.ndarray], titles: Sequence[str], class_names:
     return fig
 
 
-def p_true_histograms(models: dict[str, tuple[np.ndarray, np.ndarray]], y: np.ndarray, bins: int = 20) -> plt.Figure:
+def p_true_histograms(models: dict[str, tuple[np.ndarray, np.ndarray]], y: np.ndarray, bins: int = 20) -> Figure:
     """Histograms of the probability given to the true class, correct and incorrect test examples apart.
 
     ``models`` maps a model name to ``(predicted labels: (n,), probability of the true class: (n,))``;
     ``y: (n,)`` are the true labels.
     """
-    fig, axes = plt.subplots(1, len(models), figsize=(MAX_WIDTH, 2.5), squeeze=False, layout="constrained")
+    fig, axes = _figure(1, len(models), MAX_WIDTH, 2.5)
     edges = np.linspace(0, 1, bins + 1)
     for ax, (name, (pred, p_true)) in zip(axes[0], models.items()):
         correct = pred == y
@@ -126,9 +126,9 @@ def p_true_histograms(models: dict[str, tuple[np.ndarray, np.ndarray]], y: np.nd
     return fig
 
 
-def curves_figure(groups: dict[str, Sequence], key: str = "loss", ylabel: str = "loss") -> plt.Figure:
+def curves_figure(groups: dict[str, Sequence], key: str = "loss", ylabel: str = "loss") -> Figure:
     """Training (solid) and validation (dashed) ``key`` curves of several models, each in its own panel."""
-    fig, axes = plt.subplots(1, len(groups), figsize=(MAX_WIDTH, 2.4), squeeze=False, layout="constrained")
+    fig, axes = _figure(1, len(groups), MAX_WIDTH, 2.4)
     for ax, (name, runs) in zip(axes[0], groups.items()):
         _band(ax, runs, f"train_{key}", "training", COLORS["train"])
         _band(ax, runs, f"val_{key}", "validation", COLORS["val"], "--")
@@ -139,26 +139,11 @@ def curves_figure(groups: dict[str, Sequence], key: str = "loss", ylabel: str = 
     return fig
 
 
-def template_roughness(W: np.ndarray) -> float:
-    """Mean absolute difference between neighbouring pixels of ``W: (K, 3072)``'s templates as displayed.
-
-    Lower is smoother; each template is scaled to [0, 1] first, as in :func:`weights_figure`.
-    """
-    imgs = np.stack([template_image(w) for w in W])  # (K, 32, 32, 3)
-    return float((np.abs(np.diff(imgs, axis=1)).mean() + np.abs(np.diff(imgs, axis=2)).mean()) / 2)
-
-
-def confusion_matrix(y: np.ndarray, y_pred: np.ndarray, n_classes: int = 10) -> np.ndarray:
-    """``C: (K, K)`` with ``C[i, j]`` = examples of true class ``i`` predicted as ``j``."""
-    C = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(C, (np.asarray(y), np.asarray(y_pred)), 1)
-    return C
-
-
-def confusion_figure(C: np.ndarray, class_names: Sequence[str]) -> plt.Figure:
+def confusion_figure(C: np.ndarray, class_names: Sequence[str]) -> Figure:
     """The confusion matrix as rates per true class, with the counts written in."""
     rates = C / np.maximum(C.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(5.2, 4.4), layout="constrained")
+    fig, axes = _figure(1, 1, 5.2, 4.4)
+    ax = axes[0, 0]
     im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     K = len(class_names)
     ax.set_xticks(range(K), class_names, rotation=45, ha="right")
@@ -173,10 +158,10 @@ def confusion_figure(C: np.ndarray, class_names: Sequence[str]) -> plt.Figure:
     return fig
 
 
-def image_grid(images: np.ndarray, titles: Sequence[str], cols: int = 8) -> plt.Figure:
+def image_grid(images: np.ndarray, titles: Sequence[str], cols: int = 8) -> Figure:
     """``images: (n, 32, 32, 3)`` uint8 in a grid, each with its title."""
     rows = max(1, -(-len(images) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(MAX_WIDTH, 1.15 * rows), squeeze=False, layout="constrained")
+    fig, axes = _figure(rows, cols, MAX_WIDTH, 1.15 * rows)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, img, title in zip(axes.ravel(), images, titles):

@@ -3,8 +3,8 @@
 Each epoch shuffles the training samples, walks through them in mini-batches,
 takes the cost's gradients from :mod:`assignment1.model` and steps
 ``W -= eta * dW``, then records loss, cost and accuracy on the training and
-validation data. :mod:`assignment1.train_fast` runs exactly this loop faster
-(and is what the report and the command line use); a test keeps the two equal.
+validation data. :mod:`assignment1.train_fast` runs exactly this loop faster;
+a test keeps the two equal.
 
 Randomness comes from one seed split into independent streams (initialization,
 shuffling, flipping), so two runs with the same seed are bit-identical and runs
@@ -20,35 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import model, validate
-from .data import DTYPES
+from . import model
+from .config import RunConfig
 from .data import flip as mirror
 
 HISTORY_KEYS = ("train_loss", "train_cost", "train_acc", "val_loss", "val_cost", "val_acc")
-
-
-@dataclass(frozen=True)
-class StepSchedule:
-    """Learning rate ``eta0 * factor ** m`` where ``m`` milestones are <= the epoch (0-based).
-
-    ``StepSchedule(0.01, (40, 80))`` gives 0.01 for epochs 0-39, 0.001 for 40-79
-    and 0.0001 from 80 on.
-    """
-
-    eta0: float
-    milestones: tuple[int, ...] = ()
-    factor: float = 0.1
-
-    def __post_init__(self):
-        validate.positive("eta0", self.eta0)
-        validate.positive("factor", self.factor)
-        ms = tuple(validate.integer("milestones", m, low=1) for m in self.milestones)
-        if list(ms) != sorted(set(ms)):
-            raise validate.ParameterError("milestones", "be strictly increasing", list(self.milestones))
-        object.__setattr__(self, "milestones", ms)
-
-    def __call__(self, epoch: int) -> float:
-        return self.eta0 * self.factor ** sum(epoch >= m for m in self.milestones)
 
 
 @dataclass
@@ -83,18 +59,6 @@ def random_streams(seed: int) -> tuple[np.random.SeedSequence, np.random.Generat
     return init_seq, np.random.default_rng(shuffle_seq), np.random.default_rng(flip_seq)
 
 
-def check_params(*, lam, eta, n_epochs, n_batch, seed, loss, init_std, dtype, n: int | None = None) -> None:
-    """Refuse bad training parameters before any work, naming the parameter; ``n``: training samples, if known."""
-    validate.non_negative("lam", lam)
-    validate.positive("eta", eta)
-    validate.integer("n_epochs", n_epochs, low=1)
-    validate.integer("n_batch", n_batch, low=1, high=n)
-    validate.integer("seed", seed, low=0)
-    validate.choice("loss", loss, model.LOSSES)
-    validate.positive("init_std", init_std)
-    validate.choice("dtype", dtype, DTYPES)
-
-
 def empty_history() -> dict[str, list[float]]:
     return {k: [] for k in ("epoch", "eta", "seconds", *HISTORY_KEYS)}
 
@@ -113,72 +77,53 @@ def finite(*metrics: dict) -> bool:
     return all(np.isfinite(m["cost"]) for m in metrics)
 
 
-def train(
-    X: np.ndarray,
-    Y: np.ndarray,
-    X_val: np.ndarray,
-    Y_val: np.ndarray,
-    *,
-    lam: float,
-    eta: float,
-    n_epochs: int = 40,
-    n_batch: int = 100,
-    seed: int = 0,
-    loss: str = "ce",
-    flip: bool = False,
-    eta_schedule: Callable[[int], float] | None = None,
-    init_std: float = 0.1,
-    dtype: str = "float32",
-    on_epoch: Callable[[dict], object] | None = None,
-    stop: threading.Event | None = None,
-) -> TrainResult:
+def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cfg: RunConfig,
+          on_epoch: Callable[[dict], object] | None = None, stop: threading.Event | None = None) -> TrainResult:
     """Train ``(W, b)`` on ``X: (n, d)``, ``Y: (n, K)`` one-hot by mini-batch gradient descent.
 
     Each epoch visits the samples in a fresh random order in batches of
-    ``n_batch`` (the last one smaller if ``n_batch`` does not divide ``n``);
-    with ``flip`` each sample is mirrored with probability 0.5, drawn afresh
-    each epoch. ``loss`` names the cost (``"ce"`` or ``"mbce"``, see
-    :data:`assignment1.model.LOSSES`); ``eta_schedule(epoch)`` (0-based), if
-    given, replaces ``eta``. After each epoch the loss, cost and accuracy on
-    the training and validation data are recorded, then ``on_epoch(history)``
-    is called (to show progress: what it returns is ignored). Training ends
-    early only if ``stop`` is set: after the epoch under way. Returns a :class:`TrainResult`.
+    ``cfg.n_batch`` (at most ``n``; the last batch is smaller if it does not
+    divide ``n``); with ``cfg.flip`` each sample is mirrored with probability
+    0.5, drawn afresh each epoch. ``cfg.loss`` names the cost (see
+    :data:`assignment1.model.LOSSES`) and ``cfg.eta_at(epoch)`` the learning
+    rate. After each epoch the loss, cost and accuracy on the training and
+    validation data are recorded, then ``on_epoch(history)`` is called (to show
+    progress: what it returns is ignored). Training ends early only if ``stop``
+    is set: after the epoch under way. Returns a :class:`TrainResult`.
     """
-    check_params(lam=lam, eta=eta, n_epochs=n_epochs, n_batch=n_batch, seed=seed, loss=loss,
-                 init_std=init_std, dtype=dtype, n=X.shape[0])
-    cost_and_gradients = model.LOSSES[loss]
-    X, Y, X_val, Y_val = (np.asarray(a, dtype=dtype) for a in (X, Y, X_val, Y_val))
+    cost_and_gradients = model.LOSSES[cfg.loss]
+    X, Y, X_val, Y_val = (np.asarray(a, dtype=cfg.dtype) for a in (X, Y, X_val, Y_val))
     n, d = X.shape
-    init_seq, shuffle_rng, flip_rng = random_streams(seed)
-    W, b = init_params(Y.shape[1], d, init_seq, init_std, dtype)
+    init_seq, shuffle_rng, flip_rng = random_streams(cfg.seed)
+    W, b = init_params(Y.shape[1], d, init_seq, cfg.init_std, cfg.dtype)
     history = empty_history()
     diverged = stopped = False
 
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging run overflows; it is caught below
-        for epoch in range(n_epochs):
+        for epoch in range(cfg.n_epochs):
             t0 = time.perf_counter()
-            eta_e = float(eta_schedule(epoch)) if eta_schedule else eta
+            eta = cfg.eta_at(epoch)
             W_before, b_before = W.copy(), b.copy()
             order = shuffle_rng.permutation(n)
-            mirrored = flip_rng.random(n) < 0.5 if flip else None
-            for start in range(0, n, n_batch):
-                batch = order[start:start + n_batch]
+            mirrored = flip_rng.random(n) < 0.5 if cfg.flip else None
+            for start in range(0, n, cfg.n_batch):
+                batch = order[start:start + cfg.n_batch]
                 Xb = X[batch]
-                if flip:
-                    to_flip = mirrored[start:start + n_batch]
+                if cfg.flip:
+                    to_flip = mirrored[start:start + cfg.n_batch]
                     Xb[to_flip] = mirror(Xb[to_flip])
-                _, _, dW, db = cost_and_gradients(W, b, Xb, Y[batch], lam)
-                W -= eta_e * dW
-                b -= eta_e * db
-            train_metrics = model.evaluate(W, b, X, Y, lam, loss)
-            val_metrics = model.evaluate(W, b, X_val, Y_val, lam, loss)
+                _, _, dW, db = cost_and_gradients(W, b, Xb, Y[batch], cfg.lam)
+                W -= eta * dW
+                b -= eta * db
+            train_metrics = model.evaluate(W, b, X, Y, cfg.lam, cfg.loss)
+            val_metrics = model.evaluate(W, b, X_val, Y_val, cfg.lam, cfg.loss)
             if not finite(train_metrics, val_metrics):
                 W, b, diverged = W_before, b_before, True  # keep the last epoch whose cost was finite
                 break
-            record(history, epoch + 1, eta_e, time.perf_counter() - t0, train_metrics, val_metrics)
+            record(history, epoch + 1, eta, time.perf_counter() - t0, train_metrics, val_metrics)
             if on_epoch is not None:
                 on_epoch(history)
             if stop is not None and stop.is_set():
-                stopped = epoch + 1 < n_epochs
+                stopped = epoch + 1 < cfg.n_epochs
                 break
     return TrainResult(W=W, b=b, history=history, diverged=diverged, stopped=stopped)

@@ -32,8 +32,9 @@ import numpy as np
 from scipy.linalg import get_blas_funcs
 from threadpoolctl import threadpool_limits
 
-from . import model, validate
+from . import model
 from . import train as plain
+from .config import RunConfig
 from .data import flip as mirror
 from .train import TrainResult
 
@@ -195,26 +196,9 @@ def _gathered(X: np.ndarray, perm: np.ndarray, n_batch: int, buf: np.ndarray):
         yield np.take(X, idx, axis=0, out=buf[:idx.size], mode="clip")  # the indices are a permutation: valid
 
 
-def train(
-    X: np.ndarray,
-    Y: np.ndarray,
-    X_val: np.ndarray,
-    Y_val: np.ndarray,
-    *,
-    lam: float,
-    eta: float,
-    n_epochs: int = 40,
-    n_batch: int = 100,
-    seed: int = 0,
-    loss: str = "ce",
-    flip: bool = False,
-    eta_schedule: Callable[[int], float] | None = None,
-    init_std: float = 0.1,
-    dtype: str = "float32",
-    on_epoch: Callable[[dict], object] | None = None,
-    stop: threading.Event | None = None,
-    workers: int = 1,
-) -> TrainResult:
+def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cfg: RunConfig,
+          on_epoch: Callable[[dict], object] | None = None, stop: threading.Event | None = None,
+          workers: int = 1) -> TrainResult:
     """:func:`assignment1.train.train`, faster: the same arguments, the same result to rounding.
 
     ``workers=2`` (where ``os.fork`` exists) gives the gathering of batches and
@@ -225,16 +209,14 @@ def train(
     while an epoch trains ends the run after that epoch, as in the plain loop;
     one set by ``on_epoch`` ends it one epoch later than there.
     """
-    plain.check_params(lam=lam, eta=eta, n_epochs=n_epochs, n_batch=n_batch, seed=seed, loss=loss,
-                       init_std=init_std, dtype=dtype, n=X.shape[0])
-    validate.integer("workers", workers, low=1, high=2)
+    lam, loss, n_batch, dtype = cfg.lam, cfg.loss, cfg.n_batch, cfg.dtype
     score_gradients = SCORE_GRADIENTS[loss]
     X, Y, X_val, Y_val = (np.ascontiguousarray(a, dtype=dtype) for a in (X, Y, X_val, Y_val))
     y = Y.argmax(axis=1)
     n, d = X.shape
     K = Y.shape[1]
-    init_seq, shuffle_rng, flip_rng = plain.random_streams(seed)
-    W, b = plain.init_params(K, d, init_seq, init_std, dtype)
+    init_seq, shuffle_rng, flip_rng = plain.random_streams(cfg.seed)
+    W, b = plain.init_params(K, d, init_seq, cfg.init_std, dtype)
     gemm = get_blas_funcs("gemm", (W,))
 
     Xb_buf, S_buf = np.empty((n_batch, d), dtype), np.empty((n_batch, K), dtype)
@@ -249,13 +231,13 @@ def train(
         if workers == 2 and hasattr(os, "fork"):
             prefetcher = BatchPrefetcher(X, Y, X_val, Y_val, n_batch, lam, loss)
         try:
-            for epoch in range(n_epochs):
+            for epoch in range(cfg.n_epochs):
                 t0 = time.perf_counter()
-                eta_e = float(eta_schedule(epoch)) if eta_schedule else eta
+                eta_e = cfg.eta_at(epoch)
                 W_prev, b_prev = snapshots[-1]
                 fused = epoch > 0  # evaluate the previous epoch's weights on the way
                 perm = shuffle_rng.permutation(n)
-                flips = flip_rng.random(n) < 0.5 if flip else None
+                flips = flip_rng.random(n) < 0.5 if cfg.flip else None
                 ye = y[perm]
                 decay = 1 - 2 * eta_e * lam  # the L2 term of the gradient, 2 lam W, folded into the step
                 batches = (prefetcher.epoch(perm, *((W_prev, b_prev) if fused else (None, None)))
@@ -264,7 +246,7 @@ def train(
                     m = Xb.shape[0]
                     if fused and prefetcher is None:  # before any row is flipped
                         score_rows(Xb, W_prev, S_eval[start:start + m])
-                    if flip:
+                    if cfg.flip:
                         rows = np.flatnonzero(flips[start:start + m])
                         Xb[rows] = mirror(Xb[rows])
                     S = score_rows(Xb, W, S_buf[:m])
@@ -291,7 +273,7 @@ def train(
                 snapshots = [snapshots[-1], (W.copy(), b.copy())]
                 pending = (epoch + 1, eta_e, seconds)
                 if stop is not None and stop.is_set():
-                    stopped = epoch + 1 < n_epochs
+                    stopped = epoch + 1 < cfg.n_epochs
                     break
             if not diverged:  # the last epoch has no next one to fuse its evaluation into
                 tr, va = (model.evaluate(W, b, X, Y, lam, loss), model.evaluate(W, b, X_val, Y_val, lam, loss))
@@ -305,7 +287,3 @@ def train(
             if prefetcher is not None:
                 prefetcher.close()
     return TrainResult(W=W, b=b, history=history, diverged=diverged, stopped=stopped)
-
-
-#: The two training loops by name: the readable one and the fast one. Results agree to rounding.
-ENGINES = {"plain": plain.train, "fast": train}

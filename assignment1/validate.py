@@ -1,4 +1,4 @@
-"""Parameter checks shared by the Python API, the command line and the report.
+"""The building blocks of parameter checks.
 
 Each check either returns the value (converted where that is lossless) or
 raises :class:`ParameterError` naming the parameter, what it accepts and what
@@ -15,19 +15,15 @@ _NOTHING = object()
 
 
 class ParameterError(ValueError):
-    """A parameter outside what it accepts: ``<name> must <requirement>, got <value>``.
-
-    ``name``, ``requirement`` and ``value`` are kept apart so a caller can say
-    the same under another name (the command line says ``--epochs`` for ``n_epochs``).
-    """
+    """A parameter outside what it accepts: ``<name> must <requirement>, got <value>``."""
 
     def __init__(self, name: str, requirement: str, value=_NOTHING):
         self.name, self.requirement, self.value = name, requirement, value
         super().__init__(self.message())
 
-    def message(self, name: str | None = None) -> str:
+    def message(self) -> str:
         got = "" if self.value is _NOTHING else f", got {self.value!r}"
-        return f"{name or self.name} must {self.requirement}{got}"
+        return f"{self.name} must {self.requirement}{got}"
 
     def _render_traceback_(self) -> list[str]:
         # IPython shows these lines instead of a traceback: in a notebook, a bad parameter is one line
@@ -41,7 +37,7 @@ class UnknownParameter(ParameterError):
         self.names, self.why, self.known = sorted(names), why, sorted(known)
         super().__init__(", ".join(self.names), "be a declared parameter")
 
-    def message(self, name: str | None = None) -> str:
+    def message(self) -> str:
         guesses = [with_guess(n, self.known) for n in self.names]
         return (f"unknown parameter{'s' * (len(self.names) > 1)} {', '.join(guesses)}: {self.why}; "
                 f"known: {', '.join(self.known)}")
@@ -98,6 +94,13 @@ def integer(name: str, value, *, low: int | None = None, high: int | None = None
     return value
 
 
+def flag(name: str, value) -> bool:
+    """True or False, and nothing that merely compares equal to them (1, 0)."""
+    if not isinstance(value, bool):
+        raise ParameterError(name, "be True or False", value)
+    return value
+
+
 def choice(name: str, value, allowed: Iterable):
     """``value`` if it is one of ``allowed``."""
     allowed = tuple(allowed)
@@ -114,12 +117,6 @@ def sequence(name: str, value, what: str, *, length: int | None = None, nonempty
     return list(value)
 
 
-def integers(name: str, value, *, low: int | None = None) -> list[int]:
-    """A non-empty list of ints, each ``>= low`` if given (for example batch sizes to choose from)."""
-    return [integer(f"{name}[{i}]", v, low=low)
-            for i, v in enumerate(sequence(name, value, "a non-empty list of integers", nonempty=True))]
-
-
 def positive_range(name: str, value) -> list[float]:
     """A ``[low, high]`` pair of positive numbers with ``low <= high``."""
     lo, hi = sequence(name, value, "a [low, high] pair", length=2)
@@ -127,12 +124,3 @@ def positive_range(name: str, value) -> list[float]:
     if hi < lo:
         raise ParameterError(name, "be a range with low <= high", value)
     return [lo, hi]
-
-
-def seeds(name: str, value) -> list[int]:
-    """A non-empty list of distinct non-negative integer seeds."""
-    out = [integer(f"{name}[{i}]", s, low=0)
-           for i, s in enumerate(sequence(name, value, "a non-empty list of integers", nonempty=True))]
-    if len(set(out)) != len(out):
-        raise ParameterError(name, "not repeat a seed", out)
-    return out

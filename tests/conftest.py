@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from assignment1.config import OFFICIAL_MD5  # noqa: E402
+from assignment1.fetch import OFFICIAL_MD5  # noqa: E402
 
 from cifar_format import make_batches, write_archive  # noqa: E402
 

@@ -116,8 +116,12 @@ def test_normalization_statistics_over_many_blocks_equal_numpy():
     np.testing.assert_allclose(std, reference.std(axis=0), rtol=1e-10)
 
 
+def load(env, **kw):
+    return data.load_cifar10(env["A1_DATA_DIR"], url=env["CIFAR10_URL"], md5=env["CIFAR10_MD5"], progress=False, **kw)
+
+
 def test_load_splits_and_normalizes_with_training_statistics(tiny_env):
-    ds = data.load_cifar10(val_size=30, progress=False)
+    ds = load(tiny_env, val_size=30)
     # tiny archive: 5 x 40 training samples, the last 30 held out, 40 test samples
     assert (ds.train.n, ds.val.n, ds.test.n) == (170, 30, 40)
     assert ds.train.X.dtype == np.float32 and ds.train.Y.shape == (170, 10)
@@ -127,11 +131,11 @@ def test_load_splits_and_normalizes_with_training_statistics(tiny_env):
     np.testing.assert_allclose(ds.train.X.std(0), 1, atol=1e-3)
     assert np.abs(ds.val.X.mean(0)).max() > 1e-2
     # the split is deterministic: the last val_size samples of the training batches
-    raw5, y5 = data.load_batch(fetch.read_provenance()["batch_dir"] + "/data_batch_5")
+    raw5, y5 = data.load_batch(fetch.read_provenance(tiny_env["A1_DATA_DIR"])["batch_dir"] + "/data_batch_5")
     np.testing.assert_array_equal(ds.val.y, y5[-30:])
     np.testing.assert_allclose(ds.val.X, (raw5[-30:] - ds.mean) / ds.std, atol=1e-4)
     assert ds.provenance["official"] is False
-    glob = data.load_cifar10(val_size=30, normalize="global", dtype="float64", progress=False)
+    glob = load(tiny_env, val_size=30, normalize="global", dtype="float64")
     assert glob.train.X.dtype == np.float64
     assert glob.train.X.mean() == pytest.approx(0, abs=1e-12)
 
@@ -139,4 +143,4 @@ def test_load_splits_and_normalizes_with_training_statistics(tiny_env):
 @pytest.mark.parametrize("val_size", [0, 200, -3, 2.5, "10"])
 def test_val_size_out_of_range_is_refused(tiny_env, val_size):
     with pytest.raises(ValueError, match="val_size"):
-        data.load_cifar10(val_size=val_size, progress=False)
+        load(tiny_env, val_size=val_size)

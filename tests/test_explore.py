@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from assignment1.explore import Explorer
+from assignment1.experiments.explore import Explorer
 from assignment1.report import params
 from assignment1.report.section import start
 
@@ -19,7 +19,7 @@ from conftest import ROOT, run_env
 def explorer(tiny_env):
     values = {**params.declared("00_explore"), "val_size": 50, "n_batch": 10, "n_epochs": 4}
     p, section = start("00_explore", values)
-    return Explorer(p, section)
+    return Explorer(p, section.experiments)
 
 
 def test_train_button_trains_the_setting_of_the_controls(explorer):
@@ -42,12 +42,12 @@ def test_a_batch_larger_than_the_training_set_is_refused_where_the_reader_looks(
     explorer.n_batch.value = 1000  # the tiny training set has 150 images
     explorer.train_button.click()
     assert not explorer.training and explorer.finished == []
-    assert "batch must be an integer from 1 to 150, got 1000" in explorer.status.value
+    assert "n_batch must be an integer from 1 to 150, got 1000" in explorer.status.value
 
 
 def test_each_run_adds_a_row_and_a_repeated_setting_comes_from_the_store(explorer):
     explorer.train()
-    trained = explorer.section.experiments.store.path(explorer.section.experiments.key(explorer.config()))
+    trained = explorer.experiments.store.path(explorer.experiments.key(explorer.config()))
     assert trained.exists() and len(explorer.rows()) == 1
     mtime = trained.stat().st_mtime_ns
     again = explorer.train()  # the same controls: the run store has it
@@ -83,7 +83,7 @@ def test_stop_ends_the_run_within_an_epoch_and_keeps_what_it_learnt(explorer):
     assert len(explorer.finished) == 1 and f.stopped and seen == kept and kept in ([1, 2], [1, 2, 3])
     assert np.isfinite(f.result.W).all()
     # a stopped run is kept in the table, but not in the store: it is not the 100-epoch run asked for
-    experiments = explorer.section.experiments
+    experiments = explorer.experiments
     assert not experiments.store.path(experiments.key(f.result.config)).exists()
     assert explorer.rows()[0][""] == "stopped"
 
@@ -116,27 +116,14 @@ def test_the_notebook_runs_headless_and_trains_the_starting_setting_once(tiny_en
     assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
 
 
-def test_a_run_never_waits_on_its_drawing(explorer):
-    import threading
-    from concurrent.futures import Future
+def test_the_curves_grow_while_a_run_trains_and_the_run_trains_every_epoch(explorer, monkeypatch):
+    # drawing takes longer than a tiny epoch; with frames every 10 ms several are drawn during the run
+    from assignment1.experiments import explore
 
-    class Stuck:  # a painter process that never answers
-        def submit(self, *args):
-            return Future()
-
-    class Gone:  # one that could not start, or died
-        def submit(self, *args):
-            raise RuntimeError("no painter")
-
-    history = {k: [0.5, 0.4] for k in ("train_loss", "val_loss", "train_cost", "val_cost", "train_acc", "val_acc")}
-    for painter, drawn_here in ((Stuck(), False), (Gone(), True)):
-        explorer._painter, explorer._live = painter, {**history, "epoch": [1, 2]}
-        explorer.curves.value, explorer.progress.max = b"", 4
-        explorer._redraw.set()  # an epoch to draw
-        trained = threading.Event()
-        threading.Timer(0.5, trained.set).start()  # and the run ends half a second later
-        t0 = time.perf_counter()
-        explorer._draw_while(trained)
-        # the drawing gives up a frame the painter never returns, and draws here when there is no painter
-        assert time.perf_counter() - t0 < 5
-        assert (bytes(explorer.curves.value[:4]) == b"\x89PNG") == drawn_here
+    monkeypatch.setattr(explore, "FRAME_INTERVAL", 0.01)
+    frames = []
+    explorer.curves.observe(lambda change: frames.append(explorer.training), names="value")
+    explorer.n_epochs.value = 60
+    f = explorer.train()
+    assert f.result.history["epoch"] == list(range(1, 61)) and not f.stopped
+    assert frames.count(True) >= 2  # drawn while training, not only once at the end

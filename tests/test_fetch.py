@@ -193,8 +193,8 @@ def test_stand_in_is_usable_and_marked_unofficial(stand_in, tmp_path):
     assert provenance["official"] is False
     assert provenance["mismatched"] == sorted(fetch.OFFICIAL_BATCH_MD5)
     # and its official md5 is refused with both checksums named
-    with pytest.raises(DataError, match=f"expected md5 {fetch.config.OFFICIAL_MD5}, got {md5}"):
-        fetch.obtain_archive(str(path), fetch.config.OFFICIAL_MD5, tmp_path)
+    with pytest.raises(DataError, match=f"expected md5 {fetch.OFFICIAL_MD5}, got {md5}"):
+        fetch.obtain_archive(str(path), fetch.OFFICIAL_MD5, tmp_path)
 
 
 def test_a_damaged_batch_is_named_and_extracted_again_from_the_recorded_source(tiny_archive, tmp_path):

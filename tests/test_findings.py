@@ -5,7 +5,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from assignment1.report import findings, section
+from assignment1.experiments import findings, stats
+from assignment1.report import section
 
 
 def run(lam, eta, val_loss=(1.0, 1.0), train_acc=(0.5,), val_acc=(0.5,), acc=0.4, W=None):
@@ -87,8 +88,10 @@ def test_per_class_accuracy_and_confusions():
     y = np.array([0, 0, 1, 1, 2, 2])
     runs = [SimpleNamespace(test_pred=np.array([0, 0, 2, 1, 2, 1])), SimpleNamespace(test_pred=np.array([0, 1, 2, 2,
                                                                                                           2, 2]))]
-    acc = findings.per_class_accuracy(runs, y, 3)
+    acc = stats.per_class_accuracy(runs, y, 3)
     np.testing.assert_allclose(acc, [[1, 0.5, 0.5], [0.5, 0, 1]])
+    # rows are true classes: the first run takes one 0 as 0 and one 2 as 1, ...
+    np.testing.assert_array_equal(stats.confusion_matrix(y, runs[0].test_pred, 3), [[2, 0, 0], [0, 1, 1], [0, 1, 1]])
     C = np.array([[5, 1, 0], [4, 2, 0], [0, 1, 9]])
     c = findings.confusions(C, np.array([0.6, 0.2, 0.9]))
     assert (c.true_class, c.predicted_class, c.count) == (1, 0, 4)

@@ -94,10 +94,9 @@ def test_analytic_gradients_match_numerical(loss, lam):
     assert 1e-9 < fwd["W"]["abs_diff_max"] < 1e-4
 
 
-def test_accuracy_and_predict():
+def test_accuracy_and_evaluate():
     W = np.array([[1.0, 0.0], [0.0, 1.0]])
-    X = np.array([[2.0, 1.0], [0.0, 3.0], [5.0, 4.0]])
-    np.testing.assert_array_equal(model.predict(W, np.zeros(2), X), [0, 1, 0])
+    X = np.array([[2.0, 1.0], [0.0, 3.0], [5.0, 4.0]])  # scores X W^T: the highest of (2, 1), (0, 3), (5, 4)
     assert model.accuracy(np.array([0, 1, 1]), np.array([0, 1, 0])) == pytest.approx(2 / 3)
     ev = model.evaluate(W, np.zeros(2), X, np.eye(2)[[0, 1, 1]], lam=0.5)
     assert ev["acc"] == pytest.approx(2 / 3)
@@ -107,8 +106,10 @@ def test_accuracy_and_predict():
 def test_forward_probabilities():
     rng = np.random.default_rng(2)
     W, b, X = rng.normal(size=(10, 6)), rng.normal(size=10), rng.normal(size=(4, 6))
-    P = model.probabilities(W, b, X, "ce")
+    S = model.scores(W, b, X)
+    np.testing.assert_allclose(S, X @ W.T + b)
+    P = model.ACTIVATIONS["ce"](S)
     np.testing.assert_allclose(P.sum(axis=1), 1.0)
-    np.testing.assert_allclose(P, model.softmax(X @ W.T + b))
-    Q = model.probabilities(W, b, X, "mbce")  # independent sigmoids: each in (0, 1), no constraint on the sum
-    np.testing.assert_allclose(Q, 1 / (1 + np.exp(-(X @ W.T + b))))
+    np.testing.assert_allclose(P, np.exp(S) / np.exp(S).sum(axis=1, keepdims=True))
+    Q = model.ACTIVATIONS["mbce"](S)  # independent sigmoids: each in (0, 1), no constraint on the sum
+    np.testing.assert_allclose(Q, 1 / (1 + np.exp(-S)))

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from assignment1 import fetch
+from assignment1.experiments.store import RunStore
 from assignment1.fetch import DataError
-from assignment1.report.store import RunStore
 
 from cifar_format import make_batches, write_archive
 from conftest import ROOT, run_env
@@ -80,10 +80,11 @@ def test_a_failed_download_leaves_nothing_and_a_good_source_then_works(tiny_arch
 
 
 def test_a_batch_lost_after_extraction_is_extracted_again(tiny_env):
-    provenance = fetch.prepare(progress=False)
+    data_dir, url, md5 = tiny_env["A1_DATA_DIR"], tiny_env["CIFAR10_URL"], tiny_env["CIFAR10_MD5"]
+    provenance = fetch.prepare(data_dir, url, md5, progress=False)
     lost = os.path.join(provenance["batch_dir"], "data_batch_2")
     os.remove(lost)
-    assert fetch.prepare(progress=False) == provenance
+    assert fetch.prepare(data_dir, progress=False) == provenance
     assert os.path.isfile(lost)
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from assignment1.report import search
-from assignment1.report.experiments import Experiments
+from assignment1.experiments import search
+from assignment1.experiments.runs import Experiments
 
 from cifar_format import make_batches, write_archive
 
@@ -19,9 +19,9 @@ def test_sampling_is_seeded_and_inside_the_space():
     assert a != search.sample(6, 4, space(), n_epochs=10, val_size=50)
     for c in a:
         assert 1e-3 <= c.lam <= 0.3 and 3e-4 <= c.eta <= 3e-2 and c.n_batch in (10, 20)
-        assert c.schedule is None or (c.schedule.eta0 == c.eta and c.schedule.milestones == (5, 8))
+        assert c.milestones in ((), (5, 8))  # x0.1 after half and four fifths of the 10 epochs, or never
     # both sides of each choice were drawn, so the checks above saw decaying candidates too
-    assert {c.schedule is None for c in a} == {True, False} and {c.flip for c in a} == {True, False}
+    assert {c.milestones for c in a} == {(), (5, 8)} and {c.flip for c in a} == {True, False}
 
 
 def run_search(tmp_path, name, poison):
@@ -62,8 +62,12 @@ def test_select_ranks_by_validation_and_skips_diverged():
     assert search.select([r(0.3, 1.0), r(0.5, 2.0), r(0.5, 1.5), r(0.9, 0.1, diverged=True)]) == 2
 
 
-def test_bad_space_is_refused():
-    with pytest.raises(ValueError, match="eta must be a range with low <= high"):
-        search.Space(eta=(0.1, 0.01))
-    with pytest.raises(ValueError, match="n_batch"):
-        search.Space(n_batch=())
+def test_a_bad_space_is_refused_by_the_report_parameters():
+    from assignment1.report import params
+
+    with pytest.raises(ValueError, match="search_eta must be a range with low <= high"):
+        params.check("search_eta", [0.1, 0.01])
+    with pytest.raises(ValueError, match="search_batches must be a non-empty list"):
+        params.check("search_batches", [])
+    with pytest.raises(ValueError, match=r"search_batches\[1\] must be at least 1"):
+        params.check("search_batches", [10, 0])

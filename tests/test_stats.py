@@ -4,7 +4,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from assignment1.report import stats, tables
+from assignment1.experiments import stats
+from assignment1.report import tables
 
 
 def test_mean_std_by_hand():
@@ -55,7 +56,7 @@ def test_compare_runs_pairs_by_seed_and_counts_significance():
     assert [m["seed"] for m in r["mcnemar"]] == [2, 0, 1]
     assert all((m["b"], m["c"]) == (0, 12) and m["p"] == pytest.approx(2 / 4096) for m in r["mcnemar"])
     assert r["mcnemar_significant"] == 3
-    row = tables.significance_row("s", "B vs A", "A", "B", r)
+    row = stats.significance_row("s", "B vs A", "A", "B", a, b, y)
     assert row["diff"] == pytest.approx(0.4) and row["n_seeds"] == 3
     # the same gain for every seed: the t-test has (almost) no spread to doubt it
     assert r["paired_t"]["p"] < 1e-10 and row["significant"]

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from assignment1 import data, model, train, train_fast
+from assignment1.config import RunConfig
+from assignment1.experiments import runs
 from assignment1.validate import ParameterError
 
 ENGINES = pytest.mark.parametrize("engine", ["plain", "fast"])
@@ -20,10 +22,10 @@ def tiny(tmp_path_factory):
     return data.load_cifar10(tmp / "data", val_size=40, url=str(tmp / "a.tar.gz"), md5=md5, progress=False)
 
 
-def fit(ds, engine="fast", **kw):
-    args = dict(lam=0.01, eta=0.01, n_epochs=4, n_batch=16, seed=0)
-    args.update(kw)
-    return train_fast.ENGINES[engine](ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, **args)
+def fit(ds, engine="fast", on_epoch=None, stop=None, workers=None, **kw):
+    cfg = RunConfig(**{"lam": 0.01, "eta": 0.01, "n_epochs": 4, "n_batch": 16, "seed": 0, **kw})
+    extra = {} if workers is None else {"workers": workers}
+    return runs.ENGINES[engine](ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, cfg, on_epoch=on_epoch, stop=stop, **extra)
 
 
 @ENGINES
@@ -75,20 +77,13 @@ def test_divergence_is_detected_and_the_last_finite_state_kept(tiny, engine):
 
 
 @ENGINES
-def test_schedule_sets_eta_per_epoch(tiny, engine):
-    sched = train.StepSchedule(0.01, (2, 3), 0.1)
-    assert [sched(e) for e in range(4)] == pytest.approx([0.01, 0.01, 0.001, 0.0001])
-    r = fit(tiny, engine, eta=0.01, eta_schedule=sched)
+def test_milestones_set_eta_per_epoch(tiny, engine):
+    cfg = RunConfig(eta=0.01, milestones=(2, 3), decay_factor=0.1)
+    assert [cfg.eta_at(e) for e in range(4)] == pytest.approx([0.01, 0.01, 0.001, 0.0001])
+    r = fit(tiny, engine, eta=0.01, milestones=(2, 3))
     assert r.history["eta"] == pytest.approx([0.01, 0.01, 0.001, 0.0001])
-    with pytest.raises(ParameterError, match="milestones"):
-        train.StepSchedule(0.01, (5, 2))
-
-
-@ENGINES
-def test_flip_changes_the_run_and_mbce_trains(tiny, engine):
-    assert not np.array_equal(fit(tiny, engine).W, fit(tiny, engine, flip=True).W)
-    r = fit(tiny, engine, loss="mbce", eta=0.05)
-    assert r.history["train_loss"][-1] < r.history["train_loss"][0]
+    with pytest.raises(ParameterError, match="milestones must be strictly increasing"):
+        RunConfig(milestones=(5, 2))
 
 
 @ENGINES
@@ -125,37 +120,67 @@ def test_a_stop_request_ends_the_run_after_the_epoch_under_way(tiny, engine):
 
 
 @pytest.mark.parametrize(
-    "kw, name",
-    [({"eta": 0}, "eta"), ({"eta": -1.0}, "eta"), ({"lam": -0.1}, "lam"), ({"n_batch": 0}, "n_batch"),
-     ({"n_batch": 10**6}, "n_batch"), ({"loss": "hinge"}, "loss"), ({"eta": "0.1"}, "eta"),
-     ({"n_epochs": 1.5}, "n_epochs"), ({"seed": -1}, "seed"), ({"dtype": "float16"}, "dtype")],
+    "kw, message",
+    [({"eta": 0}, "eta must be > 0, got 0.0"), ({"eta": -1.0}, "eta must be > 0"), ({"lam": -0.1}, "lam must be >= 0"),
+     ({"n_batch": 0}, "n_batch must be at least 1, got 0"), ({"loss": "hinge"}, "loss must be one of 'ce', 'mbce'"),
+     ({"eta": "0.1"}, "eta must be a number, got '0.1'"), ({"n_epochs": 1.5}, "n_epochs must be an integer"),
+     ({"seed": -1}, "seed must be at least 0"), ({"dtype": "float16"}, "dtype must be one of 'float32', 'float64'"),
+     ({"flip": 1}, "flip must be True or False, got 1"), ({"engine": "slow"}, "engine must be one of 'fast', 'plain'")],
 )
-@ENGINES
-def test_bad_parameters_are_refused(tiny, engine, kw, name):
-    with pytest.raises(ParameterError, match=f"^{name} must"):
-        fit(tiny, engine, **kw)
+def test_bad_settings_are_refused_by_the_configuration(kw, message):
+    with pytest.raises(ParameterError, match=f"^{message}"):
+        RunConfig(**kw)
+
+
+def test_sizes_the_data_cannot_serve_are_refused():
+    RunConfig(val_size=49_999, n_batch=1).check_data_size(50_000)
+    with pytest.raises(ParameterError, match=r"^n_batch must be an integer from 1 to 45000, got 45001"):
+        RunConfig(n_batch=45_001).check_data_size(50_000)
+    with pytest.raises(ParameterError, match=r"^val_size must be an integer from 1 to 49999, got 50000"):
+        RunConfig(val_size=50_000).check_data_size(50_000)
+
+
+def full_batch_step(tiny, loss, flip=False, seed=4):
+    """One epoch of the plain loop with the whole training set as one batch (float64), and what it starts from."""
+    X, Y = tiny.train.X.astype(np.float64), tiny.train.Y.astype(np.float64)
+    cfg = RunConfig(lam=0.3, eta=0.05, n_epochs=1, n_batch=X.shape[0], seed=seed, loss=loss, flip=flip,
+                    dtype="float64")
+    r = train.train(X, Y, tiny.val.X, tiny.val.Y, cfg)
+    W0, b0 = train.init_params(10, X.shape[1], np.random.SeedSequence(seed).spawn(3)[0], 0.1, "float64")
+    return r, X, Y, W0, b0
 
 
 @pytest.mark.parametrize("loss", ["ce", "mbce"])
 def test_one_full_batch_epoch_is_one_gradient_step(tiny, loss):
     # with the whole training set as one batch, an epoch of the plain loop is exactly W <- W - eta * dJ/dW
-    X, Y = tiny.train.X.astype(np.float64), tiny.train.Y.astype(np.float64)
-    r = train.train(X, Y, tiny.val.X, tiny.val.Y, lam=0.3, eta=0.05, n_epochs=1, n_batch=X.shape[0], seed=4,
-                    loss=loss, dtype="float64")
-    W0, b0 = train.init_params(10, X.shape[1], np.random.SeedSequence(4).spawn(3)[0], 0.1, "float64")
+    r, X, Y, W0, b0 = full_batch_step(tiny, loss)
     step = model.LOSSES[loss](W0, b0, X, Y, lam=0.3)
     # the row order differs (the batch is shuffled), so only rounding may differ
     np.testing.assert_allclose(r.W, W0 - 0.05 * step.dW, rtol=0, atol=1e-12)
     np.testing.assert_allclose(r.b, b0 - 0.05 * step.db, rtol=0, atol=1e-12)
 
 
+def test_flips_mirror_the_samples_the_flip_stream_chooses(tiny):
+    # the same full-batch step, on the training images mirrored left to right where the flip stream says so
+    r, X, Y, W0, b0 = full_batch_step(tiny, "ce", flip=True)
+    _, shuffle_rng, flip_rng = train.random_streams(4)
+    order, chosen = shuffle_rng.permutation(X.shape[0]), flip_rng.random(X.shape[0]) < 0.5
+    images = X.reshape(-1, 3, 32, 32).copy()
+    images[order[chosen]] = images[order[chosen]][..., ::-1]  # sample order[i] is the batch's row i
+    step = model.LOSSES["ce"](W0, b0, images.reshape(X.shape), Y, lam=0.3)
+    assert 0.3 < chosen.mean() < 0.7
+    np.testing.assert_allclose(r.W, W0 - 0.05 * step.dW, rtol=0, atol=1e-12)
+    # and it is not the step without flips
+    assert np.abs(r.W - full_batch_step(tiny, "ce")[0].W).max() > 1e-6
+
+
 CASES = {"ce": {}, "ce-flip": {"flip": True}, "mbce": {"loss": "mbce"},
-         "step-schedule": {"eta_schedule": train.StepSchedule(0.05, (2,), 0.1)}}
+         "step-schedule": {"eta": 0.05, "milestones": (2,)}}
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_fast_loop_equals_the_plain_loop(tiny, case):
-    kw = dict(lam=0.05, eta=0.02, n_epochs=3, n_batch=33, seed=5, **CASES[case])
+    kw = {"lam": 0.05, "eta": 0.02, "n_epochs": 3, "n_batch": 33, "seed": 5, **CASES[case]}
     # float64: only the order of additions differs (row blocks, in-place accumulation, the L2 term
     # folded into the step), about 1e-16 per operation over ~20 steps
     plain = fit(tiny, "plain", dtype="float64", **kw)
@@ -168,8 +193,8 @@ def test_fast_loop_equals_the_plain_loop(tiny, case):
     assert fast.history["eta"] == plain.history["eta"]
     # float32, as the report trains: the same test-set predictions
     plain32, fast32 = fit(tiny, "plain", **kw), fit(tiny, "fast", **kw)
-    np.testing.assert_array_equal(model.predict(fast32.W, fast32.b, tiny.test.X),
-                                  model.predict(plain32.W, plain32.b, tiny.test.X))
+    np.testing.assert_array_equal(model.scores(fast32.W, fast32.b, tiny.test.X).argmax(axis=1),
+                                  model.scores(plain32.W, plain32.b, tiny.test.X).argmax(axis=1))
 
 
 @pytest.mark.parametrize("loss", ["ce", "mbce"])

@@ -14,9 +14,9 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from assignment1.report.execute import RunBars
-from assignment1.report.runs import RunConfig, RunResult
-from assignment1.report.store import RunStore
+from assignment1.config import RunConfig
+from assignment1.experiments.progress import RunBars
+from assignment1.experiments.store import RunResult, RunStore
 
 from conftest import ROOT, run_env
 
@@ -78,7 +78,7 @@ def test_make_lab_works_as_root_and_passes_lab_args(tmp_path):
 
 
 @pytest.mark.parametrize("edit, message", [("n_epochs: int = 0", "n_epochs must be at least 1, got 0"),
-                                           ("engine: str = 'slow'", "engine must be one of 'plain', 'fast'")])
+                                           ("engine: str = 'slow'", "engine must be one of 'fast', 'plain'")])
 def test_a_bad_value_typed_into_the_parameters_cell_is_one_clear_line(tiny_env, edit, message):
     # as in JupyterLab: the reader edits the parameters cell and runs the notebook top to bottom
     nb = nbformat.read(ROOT / "notebooks" / "02_training.ipynb", as_version=4)
@@ -100,9 +100,9 @@ def test_run_progress_in_a_log_is_one_line_per_finished_run(tmp_path):
     with RunBars(tmp_path, interval=60, stream=log) as bars:  # polled by hand here
         (tmp_path / "a.txt").write_text("3 40 lam=0.1, eta=0.001, seed 0")
         (tmp_path / "b.txt").write_text("39 40 lam=0.1, eta=0.001, seed 1")
-        bars._poll()
+        bars.poll()
         (tmp_path / "a.txt").unlink()
-        bars._poll()
+        bars.poll()
         assert log.getvalue() == "  run lam=0.1, eta=0.001, seed 0: finished (40 epochs)\n"
         (tmp_path / "b.txt").unlink()
     assert log.getvalue().count("finished") == 2 and "\r" not in log.getvalue()

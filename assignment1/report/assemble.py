@@ -18,10 +18,12 @@ from pathlib import Path
 
 import nbformat
 
-from .. import config, fetch
+from .. import fetch
+from ..experiments import paths
+from ..experiments.store import code_hash
 from ..files import write_atomic
 from .render import render
-from .store import code_hash
+from .section import RECORD
 
 TITLE = "DD2424 Assignment 1: a one-layer network on CIFAR-10"
 PACKAGES = ("numpy", "matplotlib", "joblib", "threadpoolctl", "papermill", "nbconvert", "nbformat", "pypandoc-binary",
@@ -38,7 +40,8 @@ def combine(executed: list[Path], closing_markdown: str) -> nbformat.NotebookNod
                 continue
             cell = nbformat.from_dict(cell)
             if cell.cell_type == "code":
-                cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+                cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")
+                                and "compute" not in o.get("metadata", {}).get("text/markdown", {}).get(RECORD, {})]
                 cell.metadata.pop("papermill", None)
                 cell.metadata.pop("execution", None)
             cells.append(cell)
@@ -54,7 +57,7 @@ def combine(executed: list[Path], closing_markdown: str) -> nbformat.NotebookNod
 
 def _git(*args) -> str:
     try:
-        return subprocess.run(["git", *args], cwd=config.ROOT, capture_output=True, text=True,
+        return subprocess.run(["git", *args], cwd=paths.ROOT, capture_output=True, text=True,
                               timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
@@ -98,17 +101,11 @@ def provenance_markdown(provenance: dict, parameters: dict[str, dict], compute: 
     return "\n".join(lines)
 
 
-def summary(provenance: dict, parameters: dict[str, dict], tables_dir: Path, sections: list[str]) -> dict:
-    """Every table of the report, machine-readable. Deterministic: no times, no paths that vary."""
-    tables: dict[str, dict] = {}
-    rows: list[dict] = []
-    for section in sections:
-        tables[section] = {}
-        for path in sorted((tables_dir / section).glob("*.json")):
-            content = json.loads(path.read_text())
-            tables[section][path.stem] = content
-            if isinstance(content, list):
-                rows += content
+def summary(provenance: dict, parameters: dict[str, dict], tables: dict[str, dict]) -> dict:
+    """Every table of the report, machine-readable (``tables``: by section, by name). Deterministic: no
+    times, no paths that vary; ``rows`` lists every row of every table, section by section, tables by name."""
+    rows = [row for section in tables.values() for _, content in sorted(section.items())
+            if isinstance(content, list) for row in content]
     data = {k: provenance[k] for k in ("source", "archive_md5", "official", "files")}
     return {"data": data, "parameters": parameters, "tables": tables, "rows": rows}
 

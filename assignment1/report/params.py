@@ -3,7 +3,9 @@
 A section notebook declares its parameters once, in its cell tagged
 ``parameters`` (name, type, default and a comment each). This module reads
 those declarations (:func:`declared`) and says what values each name accepts
-(:data:`CHECKS`). Both the report runner and a notebook's own first cell
+(:func:`check`): a run setting by :meth:`RunConfig.check <assignment1.config.RunConfig.check>`,
+a name that plays a setting's part (``decay_eta0`` is an ``eta``) by the same
+check, the rest here. Both the report runner and a notebook's own first cell
 (:func:`assignment1.report.section.start`) check through :func:`resolve`.
 """
 
@@ -13,8 +15,15 @@ import ast
 import functools
 from types import SimpleNamespace
 
-from .. import config, data, gradcheck, model, validate
-from ..train_fast import ENGINES
+from .. import gradcheck, validate
+from ..config import SETTINGS, RunConfig
+from ..experiments import paths
+
+#: Section parameters that play a run setting's part, and the setting.
+AS_SETTING = {"big_val_size": "val_size", "decay_eta0": "eta", "decay_milestones": "milestones",
+              "decay_epochs": "n_epochs", "decay_lam": "lam", "decay_baseline_eta": "eta", "mbce_eta": "eta",
+              "ce_eta": "eta", "mbce_lam": "lam", "grad_lam": "lam", "grad_init_std": "init_std",
+              "search_epochs": "n_epochs"}
 
 
 def _text(name, value):
@@ -23,24 +32,25 @@ def _text(name, value):
     return value
 
 
-def _flag(name, value):
-    return validate.choice(name, value, (True, False))
-
-
 def _settings(name, value):
     out = []
     for i, pair in enumerate(validate.sequence(name, value, "a non-empty list of [lam, eta] pairs", nonempty=True)):
         lam, eta = validate.sequence(f"{name}[{i}]", pair, "a [lam, eta] pair", length=2)
-        out.append([validate.non_negative(f"{name}[{i}] lam", lam), validate.positive(f"{name}[{i}] eta", eta)])
+        out.append([RunConfig.check(f"{name}[{i}] lam", lam, "lam"), RunConfig.check(f"{name}[{i}] eta", eta, "eta")])
     return out
 
 
-def _milestones(name, value):
-    out = [validate.integer(f"{name}[{i}]", m, low=1)
-           for i, m in enumerate(validate.sequence(name, value, "a list of epochs"))]
-    if out != sorted(set(out)):
-        raise validate.ParameterError(name, "be strictly increasing", out)
-    return out
+def _seeds(name, value):
+    seeds = [RunConfig.check(f"{name}[{i}]", s, "seed")
+             for i, s in enumerate(validate.sequence(name, value, "a non-empty list of integers", nonempty=True))]
+    if len(set(seeds)) != len(seeds):
+        raise validate.ParameterError(name, "not repeat a seed", seeds)
+    return seeds
+
+
+def _batches(name, value):
+    return [RunConfig.check(f"{name}[{i}]", v, "n_batch")
+            for i, v in enumerate(validate.sequence(name, value, "a non-empty list of integers", nonempty=True))]
 
 
 def _n_jobs(name, value):
@@ -54,35 +64,24 @@ def _int(low):
     return lambda name, value: validate.integer(name, value, low=low)
 
 
-def _one_of(allowed):
-    return lambda name, value: validate.choice(name, value, allowed)
-
-
 CHECKS = {
-    # data and output
     "data_dir": _text, "data_url": _text, "data_md5": _text, "reports_dir": _text,
-    # runs
-    "seeds": validate.seeds, "n_epochs": _int(1), "n_batch": _int(1), "val_size": _int(1),
-    "settings": _settings, "dtype": _one_of(data.DTYPES), "normalize": _one_of(data.NORMALIZATIONS),
-    "init_std": validate.positive, "engine": _one_of(ENGINES), "n_jobs": _n_jobs,
-    "quick": _flag, "quick_epochs": _int(1),
-    # gradient check
-    "n_samples": _int(1), "grad_init_std": validate.positive, "grad_lam": validate.non_negative,
-    "h": validate.positive, "method": _one_of(gradcheck.METHODS), "seed": _int(0),
-    # bonus
-    "big_val_size": _int(1), "decay_eta0": validate.positive, "decay_milestones": _milestones,
-    "decay_factor": validate.positive, "decay_epochs": _int(1), "decay_lam": validate.non_negative,
-    "decay_baseline_eta": validate.positive, "mbce_eta": validate.positive, "ce_eta": validate.positive,
-    "mbce_lam": validate.non_negative,
-    # search
-    "search_size": _int(1), "search_seed": _int(0), "search_epochs": _int(1),
-    "search_lam": validate.positive_range, "search_eta": validate.positive_range,
-    "search_batches": lambda n, v: validate.integers(n, v, low=1), "search_flip": _flag, "search_decay": _flag,
-    "reference_best_acc": lambda n, v: validate.real(n, v, low=0.0), "n_misclassified": _int(0),
-    # one run, in the explorer
-    "lam": validate.non_negative, "eta": validate.positive, "flip": _flag, "loss": _one_of(model.LOSSES),
-    "decay": _flag,
+    "seeds": _seeds, "settings": _settings, "n_jobs": _n_jobs, "quick": validate.flag, "quick_epochs": _int(1),
+    "n_samples": _int(1), "h": validate.positive, "method": lambda n, v: validate.choice(n, v, gradcheck.METHODS),
+    "search_size": _int(1), "search_seed": _int(0), "search_lam": validate.positive_range,
+    "search_eta": validate.positive_range, "search_batches": _batches, "search_flip": validate.flag,
+    "search_decay": validate.flag, "reference_best_acc": lambda n, v: validate.real(n, v, low=0.0),
+    "n_misclassified": _int(0), "decay": validate.flag,
 }
+
+
+def check(name: str, value):
+    """``value`` checked against what ``name`` accepts; unknown names are refused."""
+    if name in SETTINGS or name in AS_SETTING:
+        return RunConfig.check(name, value, AS_SETTING.get(name))
+    if name not in CHECKS:
+        raise validate.UnknownParameter([name], "no report parameter has that name", [*SETTINGS, *AS_SETTING, *CHECKS])
+    return CHECKS[name](name, value)
 
 
 #: The notebook a student opens first, to train live; not a section of the report.
@@ -91,7 +90,7 @@ EXPLORE = "00_explore"
 
 def sections() -> list[str]:
     """The report's sections in order: the names of ``notebooks/NN_*.ipynb`` but :data:`EXPLORE`."""
-    return sorted(p.stem for p in config.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb") if p.stem != EXPLORE)
+    return sorted(p.stem for p in paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb") if p.stem != EXPLORE)
 
 
 @functools.cache
@@ -99,15 +98,8 @@ def declared(section: str) -> dict:
     """``{name: default}`` from the ``parameters`` cell of ``notebooks/<section>.ipynb``, via papermill."""
     import papermill  # imported here: it is slow to import, and only notebooks and the runner need it
 
-    path = config.NOTEBOOKS_DIR / f"{section}.ipynb"
+    path = paths.NOTEBOOKS_DIR / f"{section}.ipynb"
     return {name: ast.literal_eval(info["default"]) for name, info in papermill.inspect_notebook(str(path)).items()}
-
-
-def check(name: str, value):
-    """``value`` checked against what ``name`` accepts; unknown names are refused."""
-    if name not in CHECKS:
-        raise validate.UnknownParameter([name], "no report parameter has that name", CHECKS)
-    return CHECKS[name](name, value)
 
 
 def scaled_milestones(milestones: list[int], n_epochs: int, full_epochs: int) -> list[int]:
@@ -128,12 +120,11 @@ def resolve(values: dict) -> SimpleNamespace:
         q = p.get("quick_epochs", 3)
         if "seeds" in p:
             p["seeds"] = p["seeds"][:1]
-        if "n_epochs" in p:
-            p["n_epochs"] = min(p["n_epochs"], q)
+        for name in ("n_epochs", "search_epochs"):
+            if name in p:
+                p[name] = min(p[name], q)
         if "search_size" in p:
             p["search_size"] = min(p["search_size"], 4)
-        if "search_epochs" in p:
-            p["search_epochs"] = min(p["search_epochs"], q)
         if "decay_epochs" in p:
             full = p["decay_epochs"]
             p["decay_epochs"] = min(full, 2 * q)
@@ -142,21 +133,16 @@ def resolve(values: dict) -> SimpleNamespace:
     return SimpleNamespace(**p)
 
 
-def check_data_size(p: SimpleNamespace, n_total: int) -> None:
-    """Refuse validation sizes and batch sizes that the data at hand cannot serve.
+def check_data_size(p: SimpleNamespace, n_images: int) -> None:
+    """Refuse validation sizes and batch sizes that ``n_images`` training images cannot serve.
 
-    ``p`` are one section's parameters; ``n_total`` is the number of images in
-    the training batches (50,000 for CIFAR-10).
+    ``p`` are one section's parameters; each pair is checked by
+    :meth:`RunConfig.check_data_size <assignment1.config.RunConfig.check_data_size>`.
     """
     values = vars(p)
-    val_sizes = [values[k] for k in ("val_size", "big_val_size") if k in values]
-    for name in ("val_size", "big_val_size"):
-        if name in values:
-            validate.integer(name, values[name], low=1, high=n_total - 1)
-    if not val_sizes:
-        return
-    n_train = n_total - max(val_sizes)  # the smallest training set any run of the section uses
-    if "n_batch" in values:
-        validate.integer("n_batch", values["n_batch"], low=1, high=n_train)
-    for i, v in enumerate(values.get("search_batches", [])):
-        validate.integer(f"search_batches[{i}]", v, low=1, high=n_train)
+    val_sizes = [name for name in ("val_size", "big_val_size") if name in values]
+    batches = [("n_batch", values["n_batch"])] if "n_batch" in values else []
+    batches += [(f"search_batches[{i}]", v) for i, v in enumerate(values.get("search_batches", []))]
+    for val_name in val_sizes:  # the largest validation set leaves the smallest training set
+        for batch_name, n_batch in batches or [("n_batch", 1)]:
+            RunConfig(val_size=values[val_name], n_batch=n_batch).check_data_size(n_images, (val_name, batch_name))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,11 +23,14 @@ from types import SimpleNamespace
 import yaml
 from tqdm import tqdm
 
-from .. import config, data, fetch, validate
+from .. import data, fetch, validate
+from ..experiments import paths
+from ..experiments.cli import typed
+from ..experiments.progress import PROGRESS_ENV, RunBars
 from . import assemble, params
-from .execute import RunBars, failure, kernel_options, run_section, warnings_in
-from .experiments import PROGRESS_ENV
+from .notebooks import failure, kernel_options, run_section, warnings_in
 from .render import PAPERS
+from .section import records
 
 #: Parameters that say where things are or how fast they run, not what the results are.
 NEUTRAL = frozenset({"data_dir", "data_url", "data_md5", "reports_dir", "n_jobs"})
@@ -39,18 +41,6 @@ def selected(prefixes: list[str] | None = None) -> list[str]:
     """The sections to run, in order: all, or those whose name starts with one of ``prefixes``."""
     names = params.sections()
     return [n for n in names if any(n.startswith(s) for s in prefixes)] if prefixes else names
-
-
-def resolve_value(text: str):
-    """Type a ``-p`` value as papermill does: True/False/None, int, float, else the string."""
-    if text in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[text]
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def effective(defaults: dict, overrides: dict) -> dict:
@@ -102,20 +92,18 @@ def banner(kind: str, names: list[str], overrides: dict, declared: dict[str, dic
     return text + (f" Overrides: {changes}." if changes else "")
 
 
-def output_dir(kind: str, reports_dir: Path, out: str | None = None) -> Path:
+def report_dir(kind: str, reports_dir: Path, out: str | None = None) -> Path:
     """Where a run of this kind writes: ``out`` if given, else its own directory under ``reports_dir``."""
     return Path(out).expanduser().resolve() if out else reports_dir / KIND_DIRS[kind]
 
 
-def section_line(name: str, seconds: float, out_dir: Path, store_dir: Path) -> str:
+def section_line(name: str, seconds: float, compute: dict | None, store_dir: Path) -> str:
     """What a section did, for the terminal: its runs, how many were trained now and how many reused."""
-    path = out_dir / "compute" / f"{name}.json"
-    if not path.exists():
+    if compute is None:
         return f"{name}: {seconds:.0f} s"
-    c = json.loads(path.read_text())
-    store = store_dir.relative_to(config.ROOT) if store_dir.is_relative_to(config.ROOT) else store_dir
-    return (f"{name}: {seconds:.0f} s; {c['runs']} runs ({c['trained']} trained now, {c['reused']} reused "
-            f"from {store})")
+    store = store_dir.relative_to(paths.ROOT) if store_dir.is_relative_to(paths.ROOT) else store_dir
+    return (f"{name}: {seconds:.0f} s; {compute['runs']} runs ({compute['trained']} trained now, "
+            f"{compute['reused']} reused from {store})")
 
 
 def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool = False, pdf: bool = True,
@@ -123,7 +111,7 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
     """Run the report; return the exit status (0 ok, 1 a section or the data failed, 2 bad parameters)."""
     names = selected(sections)
     if not names:
-        log(f"error: no section notebooks match {sections} in {config.NOTEBOOKS_DIR}")
+        log(f"error: no section notebooks match {sections} in {paths.NOTEBOOKS_DIR}")
         return 2
     # Names are checked against every section, so one set of overrides serves any subset.
     declared = {name: params.declared(name) for name in params.sections()}
@@ -133,11 +121,11 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
         log(f"error: {e}")
         return 2
     try:
-        provenance = fetch.prepare(url=overrides.get("data_url") or None, md5=overrides.get("data_md5") or None,
-                                   data_dir=overrides.get("data_dir") or None)
-        _, per_batch = data.load_meta(Path(provenance["batch_dir"]) / fetch.META)
+        url, md5 = paths.data_source(overrides.get("data_url"), overrides.get("data_md5"))
+        provenance = fetch.prepare(paths.data_dir(overrides.get("data_dir")), url, md5)
+        n_images = data.n_training_images(provenance["batch_dir"])
         for name in names:  # sizes the data at hand cannot serve are refused before anything runs, too
-            params.check_data_size(SimpleNamespace(**used[name]), per_batch * len(fetch.TRAIN_BATCHES))
+            params.check_data_size(SimpleNamespace(**used[name]), n_images)
     except fetch.DataError as e:
         log(f"error: {e}")
         return 1
@@ -146,14 +134,20 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
         return 2
 
     kind = kind_of(names, overrides, declared)
-    reports = config.reports_dir(overrides.get("reports_dir") or None)
-    out_dir = output_dir(kind, reports, out)
-    status = _execute(names, overrides, declared, out_dir, reports, log)
+    reports = paths.reports_dir(overrides.get("reports_dir"))
+    out_dir = report_dir(kind, reports, out)
+    status = _execute(names, {**overrides, "reports_dir": str(reports)}, declared, out_dir, reports, log)
     if status:
         return status
-    closing = assemble.provenance_markdown(provenance, used, _compute(names, out_dir), assemble.software())
-    summary = assemble.summary(provenance, used, out_dir / "tables", names)
-    written = assemble.write_report([out_dir / "executed" / f"{n}.ipynb" for n in names], out_dir, closing, summary,
+    executed = [out_dir / "executed" / f"{n}.ipynb" for n in names]
+    tables, compute = {}, {}
+    for name, path in zip(names, executed):
+        tables[name], section_compute = records(path)
+        if section_compute is not None:  # sections without runs are left out
+            compute[name] = section_compute
+    closing = assemble.provenance_markdown(provenance, used, compute, assemble.software())
+    summary = assemble.summary(provenance, used, tables)
+    written = assemble.write_report(executed, out_dir, closing, summary,
                                     banner=banner(kind, names, overrides, declared, used), show_code=show_code,
                                     pdf=pdf, paper=paper)
     for note in written.pop("notes", []):
@@ -167,18 +161,13 @@ def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, r
     """Run the sections in order into ``out_dir/executed``; return 0, or the exit status of a failure."""
     progress_dir = out_dir / ".progress"
     (out_dir / "executed").mkdir(parents=True, exist_ok=True)
-    environ = {PROGRESS_ENV: str(progress_dir), "A1_OUTPUT_DIR": str(out_dir), "A1_REPORTS_DIR": str(reports)}
-    saved = {k: os.environ.get(k) for k in environ}
-    os.environ.update(environ)  # the section kernels inherit them
     total = 0.0
     try:
-        with kernel_options() as kernel, RunBars(progress_dir) as bars, \
+        with kernel_options({PROGRESS_ENV: str(progress_dir)}) as kernel, RunBars(progress_dir) as bars, \
                 tqdm(names, desc="report sections", unit="section", position=0, disable=not bars.live) as bar:
             for name in bar:
                 bar.set_postfix_str(name)
                 out = out_dir / "executed" / f"{name}.ipynb"
-                for stale in [*(out_dir / "tables" / name).glob("*.json"), out_dir / "compute" / f"{name}.json"]:
-                    stale.unlink(missing_ok=True)
                 t0 = time.perf_counter()
                 try:
                     run_section(name, out, {k: v for k, v in overrides.items() if k in declared[name]}, kernel)
@@ -188,26 +177,14 @@ def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, r
                     return 1
                 seconds = time.perf_counter() - t0
                 total += seconds
-                bar.write(section_line(name, seconds, out_dir, config.runs_dir(reports)), file=sys.stdout)
+                bar.write(section_line(name, seconds, records(out)[1], paths.runs_dir(reports)), file=sys.stdout)
                 for line in warnings_in(out):
                     log(f"warning in {name}: {line}")
     except KeyboardInterrupt:
         log("interrupted: finished runs are stored; rerun to resume from them")
         return 130
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     log(f"all sections: {total:.0f} s")
     return 0
-
-
-def _compute(names: list[str], out_dir: Path) -> dict[str, dict]:
-    """What each section's runs took, as the sections recorded it (sections without runs are left out)."""
-    paths = {n: out_dir / "compute" / f"{n}.json" for n in names}
-    return {n: json.loads(p.read_text()) for n, p in paths.items() if p.exists()}
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]:
@@ -239,7 +216,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]
             overrides.update(_yaml_mapping(text, "-y"))
     except ValueError as e:
         parser.exit(2, f"error: {e}\n")
-    overrides.update({name: resolve_value(value) for name, value in args.parameters})
+    overrides.update({name: typed(value) for name, value in args.parameters})
     overrides.update(dict(args.parameters_raw))
     if args.quick:
         overrides["quick"] = True

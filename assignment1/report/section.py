@@ -1,27 +1,37 @@
-"""The first line of every report notebook: its parameters checked, its data and run store ready.
+"""The first line of every report notebook, and what a section records for the report.
 
 ``p, section = start("02_training", globals())`` reads the names the notebook
 declares in its ``parameters`` cell, takes their values from the notebook,
 refuses names papermill injected that the notebook does not declare and values
 a parameter does not accept, applies quick mode, and returns the parameters
 with a :class:`Section` that trains and records what the notebook asks for.
+
+A section's records travel in its executed notebook, as metadata of its
+outputs under :data:`RECORD`: each table it shows carries its rows
+(:meth:`Section.table`), and each call of :meth:`Section.run` leaves an
+invisible output with the compute of the runs used so far. The report runner
+reads them from there (:func:`records`); nothing else is written.
 """
 
 from __future__ import annotations
 
 import ast
-import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 
-from .. import config, data, validate
-from ..files import write_atomic
-from . import params, tables
-from .experiments import Experiments
-from .runs import RunConfig, RunResult, grid
+import nbformat
+from IPython.display import Markdown, display
+
+from .. import data, validate
+from ..config import RunConfig
+from ..experiments.runs import Experiments, RunResult, grid
+from . import params
 
 #: The first line of the cell papermill injects with the parameters it was given.
 PAPERMILL_MARKER = "# Parameters"
+#: The key of a section's records in its outputs' metadata.
+RECORD = "assignment1"
 
 
 def injected_names(namespace: dict) -> list[str]:
@@ -45,11 +55,12 @@ class Section:
     params: SimpleNamespace
     experiments: Experiments
     used: dict = field(default_factory=dict)  # every run the section used, by store key
+    trained: int = 0  # of which this process trained
 
     def grid(self, settings, seeds=None, **changes) -> list[RunConfig]:
         """Runs of each ``(lam, eta)`` in ``settings`` for each seed (default: the section's ``seeds``).
 
-        They share the section's run parameters (epochs, batch size, validation
+        They share the section's run settings (epochs, batch size, validation
         size, dtype, initialization, engine) unless ``changes`` says otherwise.
         """
         p = self.params
@@ -59,21 +70,18 @@ class Section:
 
     def run(self, configs: list[RunConfig], test: bool = True) -> list[RunResult]:
         """Results of ``configs``: stored ones reused, the others trained (see :meth:`Experiments.run`)."""
+        before = self.experiments.n_trained
         results = self.experiments.run(configs, test=test)
         self.used.update((self.experiments.key(r.config), r) for r in results)
-        self._record_compute()
-        return results
-
-    def _record_compute(self) -> None:
-        """What the section's runs took, from the runs themselves (the same on a first run and a rerun), and
-        what this process trained or reused: ``<output dir>/compute/<section>.json``, for the report runner."""
+        self.trained += self.experiments.n_trained - before
         runs = self.used.values()
+        # what the runs took, from the runs themselves (the same on a first run and a rerun), and what this
+        # process trained: an output that shows nothing
         compute = {"runs": len(runs), "epochs": sum(len(r.history["epoch"]) for r in runs),
-                   "seconds": sum(r.seconds for r in runs),
-                   "trained": self.experiments.n_trained, "reused": len(runs) - self.experiments.n_trained}
-        path = config.output_dir(self.params.reports_dir) / "compute" / f"{self.name}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(compute))
+                   "seconds": sum(r.seconds for r in runs), "trained": self.trained,
+                   "reused": len(runs) - self.trained}
+        display(Markdown("", metadata={RECORD: {"compute": compute}}))
+        return results
 
     def run_groups(self, *groups: list[RunConfig], test: bool = True) -> list[list[RunResult]]:
         """Results of several lists of runs, trained together so that they share the parallel processes."""
@@ -83,15 +91,36 @@ class Section:
     def dataset(self, dtype: str | None = None, val_size: int | None = None) -> data.Dataset:
         """The section's data set (its ``val_size`` and ``dtype`` unless given)."""
         p = self.params
-        return self.experiments.dataset(val_size or p.val_size, dtype=dtype or getattr(p, "dtype", "float32"))
+        return self.experiments.dataset(val_size or p.val_size, dtype=dtype or getattr(p, "dtype", RunConfig.dtype))
 
     @property
     def label_names(self) -> list[str]:
         return self.experiments.label_names
 
-    def record(self, table: str, rows: list[dict] | dict) -> None:
-        """Store a table of this section for ``summary.json``."""
-        tables.record(self.name, table, rows, self.params.reports_dir)
+    def table(self, name: str, rows: list[dict] | dict, markdown: str) -> Markdown:
+        """``markdown`` to show, carrying ``rows`` as the section's table ``name`` for ``summary.json``.
+
+        Tables of one name shown in several places are one table, in the order shown.
+        """
+        return Markdown(markdown, metadata={RECORD: {"table": name, "rows": rows}})
+
+
+def records(executed: Path) -> tuple[dict, dict | None]:
+    """``(tables, compute)`` that the executed notebook of a section carries (see :class:`Section`)."""
+    tables: dict = {}
+    compute = None
+    for cell in nbformat.read(executed, as_version=4).cells:
+        for out in cell.get("outputs", []):
+            record = out.get("metadata", {}).get("text/markdown", {}).get(RECORD)
+            if record is None:
+                continue
+            if "compute" in record:
+                compute = record["compute"]
+            elif isinstance(record["rows"], list):
+                tables[record["table"]] = tables.get(record["table"], []) + record["rows"]
+            else:
+                tables[record["table"]] = record["rows"]
+    return tables, compute
 
 
 def start(name: str, namespace: dict) -> tuple[SimpleNamespace, Section]:
@@ -109,6 +138,7 @@ def start(name: str, namespace: dict) -> tuple[SimpleNamespace, Section]:
     if missing:
         raise validate.ParameterError(missing[0], "have a value: run the parameters cell first")
     p = params.resolve({k: namespace[k] for k in declared})
-    experiments = Experiments(p.data_dir, p.data_url, p.data_md5, p.reports_dir, n_jobs=getattr(p, "n_jobs", 1))
-    params.check_data_size(p, experiments.n_training_images)
+    experiments = Experiments(p.data_dir, p.data_url, p.data_md5, getattr(p, "reports_dir", None),
+                              n_jobs=getattr(p, "n_jobs", 1))
+    params.check_data_size(p, experiments.n_images)
     return p, Section(name, p, experiments)

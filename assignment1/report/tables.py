@@ -1,57 +1,11 @@
-"""Report tables: rows aggregated over seeds, as markdown and as JSON records.
-
-A section records each of its tables under ``reports/tables/<section>/<name>.json``;
-the report runner merges them into ``reports/summary.json``.
-"""
+"""The report's tables and the sentences that summarize them, as markdown, from the rows of
+:mod:`assignment1.experiments.stats` (which are also what ``summary.json`` records)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
-import numpy as np
-
-from .. import config
-from ..files import write_atomic
-from . import stats
-from .runs import RunResult
-
-METRICS = ("loss", "cost", "acc")
-
-
-def group_by_setting(results: Iterable[RunResult]) -> list[list[RunResult]]:
-    """Results grouped by everything but the seed, in order of first appearance."""
-    groups: dict[str, list[RunResult]] = {}
-    for r in results:
-        groups.setdefault(r.config.setting_id(), []).append(r)
-    return list(groups.values())
-
-
-def summarize(results: Iterable[RunResult], section: str, table: str) -> list[dict]:
-    """One row per setting: its configuration and test metrics as ``{"mean", "std", "n"}`` over seeds."""
-    rows = []
-    for group in group_by_setting(results):
-        c = group[0].config
-        rows.append({
-            "section": section,
-            "table": table,
-            "setting": c.label,
-            "lam": c.lam,
-            "eta": c.eta,
-            "loss": c.loss,
-            "flip": c.flip,
-            "val_size": c.val_size,
-            "n_epochs": c.n_epochs,
-            "n_batch": c.n_batch,
-            "schedule": c.to_dict()["schedule"],
-            "eta_text": c.eta_text,
-            "seeds": [r.config.seed for r in group],
-            "test": {m: stats.mean_std([r.test[m] for r in group]) for m in METRICS},
-            "diverged": any(r.diverged for r in group),
-            "n_diverged": sum(r.diverged for r in group),
-        })
-    return rows
+from ..experiments.stats import METRICS
 
 
 def seeds_text(seeds: Sequence[int]) -> str:
@@ -93,46 +47,6 @@ def results_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]] | Non
             runs += f" ({r['n_diverged']} diverged)"
         body.append(cells + [mean_std_text(r["test"][m]) for m in METRICS] + [runs])
     return markdown_table([h for h, _ in columns] + ["Loss", "Cost", "Accuracy", "Runs"], body)
-
-
-def record(section: str, name: str, rows: list[dict] | dict, reports_dir=None) -> Path:
-    """Write one table of a section to ``<output dir>/tables/<section>/<name>.json`` atomically."""
-    directory = config.output_dir(reports_dir) / "tables" / section
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}.json"
-    write_atomic(path, json.dumps(rows, indent=2, sort_keys=True) + "\n")
-    return path
-
-
-def significance_row(section: str, comparison: str, a: str, b: str, result: dict) -> dict:
-    """A summary record of :func:`assignment1.stats.compare_runs`: B against A."""
-    t = result["paired_t"]
-    n = len(result["mcnemar"])
-    significant = result["t_significant"] if t["p"] is not None else result["mcnemar_significant"] == n
-    return {
-        "section": section, "table": "significance", "comparison": comparison, "a": a, "b": b,
-        "acc_a": result["acc_a"], "acc_b": result["acc_b"],
-        "diff": result["acc_b"]["mean"] - result["acc_a"]["mean"],
-        "paired_t": t, "mcnemar": result["mcnemar"], "mcnemar_significant": result["mcnemar_significant"],
-        "n_seeds": n, "alpha": result["alpha"], "significant": bool(significant),
-    }
-
-
-def compare(section: str, comparison: str, a: str, b: str, runs_a: Sequence[RunResult],
-            runs_b: Sequence[RunResult], y: np.ndarray) -> dict:
-    """One significance row: the runs of B against those of A, paired by seed, on the test labels ``y: (n,)``."""
-    return significance_row(section, comparison, a, b, stats.compare_runs(runs_a, runs_b, y))
-
-
-def compare_each_setting(section: str, what: str, a: str, b: str, groups_a: Sequence[Sequence[RunResult]],
-                         groups_b: Sequence[Sequence[RunResult]], y: np.ndarray) -> list[dict]:
-    """:func:`compare` for each pair of settings (groups of seeds) in turn, labelled with ``what`` and the setting."""
-    rows = []
-    for ga, gb in zip(groups_a, groups_b):
-        c = ga[0].config
-        label = f"{what}, λ={c.lam:g}, η={c.eta:g}" if c.schedule is None else what
-        rows.append(compare(section, label, a, b, ga, gb, y))
-    return rows
 
 
 def significance_markdown(rows: Sequence[dict]) -> str:
@@ -177,18 +91,12 @@ def gradient_check_table(check: dict[str, dict]) -> str:
 
 
 def search_table(ranked: Sequence[dict]) -> str:
-    """The rows of :func:`assignment1.report.search.table` as a markdown table."""
+    """The rows of :func:`assignment1.experiments.search.table` as a markdown table."""
     body = [[r["rank"], f"{r['lam']:.3g}", f"{r['eta']:.3g}", r["n_batch"], "yes" if r["flip"] else "no",
-             "yes" if r["schedule"] else "no", "diverged" if r["diverged"] else f"{r['val_acc']:.4f}",
+             "yes" if r["milestones"] else "no", "diverged" if r["diverged"] else f"{r['val_acc']:.4f}",
              "" if r["diverged"] else f"{r['val_loss']:.4f}"] for r in ranked]
     return markdown_table(["rank", "λ", "η", "batch", "flip", "decay", "val. accuracy",
                            "val. loss"], body)
-
-
-def per_class(section: str, class_names: Sequence[str], accuracy: np.ndarray) -> list[dict]:
-    """Rows of per-class test accuracy, ``accuracy: (runs, classes)``, as mean and std over the runs."""
-    return [{"section": section, "table": "Table 7", "class": name, "acc": stats.mean_std(accuracy[:, k])}
-            for k, name in enumerate(class_names)]
 
 
 def per_class_table(rows: Sequence[dict]) -> str:

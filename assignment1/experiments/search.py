@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import validate
-from ..train import StepSchedule
-from .runs import RunConfig, RunResult
+from ..config import RunConfig
+from .store import RunResult
 
 
 @dataclass(frozen=True)
@@ -33,28 +32,19 @@ class Space:
     decay: tuple[bool, ...] = (False, True)
     flip: tuple[bool, ...] = (False, True)
 
-    def __post_init__(self):
-        validate.positive_range("lam", self.lam)
-        validate.positive_range("eta", self.eta)
-        validate.integers("n_batch", self.n_batch, low=1)
-        for name in ("decay", "flip"):
-            validate.sequence(name, getattr(self, name), "at least one choice", nonempty=True)
-
 
 def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
 
-def decay_schedule(eta: float, n_epochs: int) -> StepSchedule | None:
-    """The search's step decay: x0.1 after 1/2 and after 4/5 of the epochs (None if too short)."""
-    milestones = tuple(sorted({m for m in (round(n_epochs / 2), round(4 * n_epochs / 5)) if 0 < m < n_epochs}))
-    return StepSchedule(eta, milestones, 0.1) if milestones else None
+def decay_milestones(n_epochs: int) -> tuple[int, ...]:
+    """The search's step decay of eta: x0.1 after 1/2 and after 4/5 of the epochs (none if too short)."""
+    return tuple(sorted({m for m in (round(n_epochs / 2), round(4 * n_epochs / 5)) if 0 < m < n_epochs}))
 
 
 def sample(n_configs: int, draw_seed: int, space: Space, **common) -> list[RunConfig]:
     """``n_configs`` candidates drawn with ``numpy.random.default_rng(draw_seed)``; ``common`` fills the
     rest of each :class:`RunConfig` (``n_epochs`` is required, ``seed`` is the training seed)."""
-    validate.integer("search_size", n_configs, low=1)
     rng = np.random.default_rng(draw_seed)
     out = []
     for _ in range(n_configs):
@@ -64,8 +54,8 @@ def sample(n_configs: int, draw_seed: int, space: Space, **common) -> list[RunCo
         n_batch = int(space.n_batch[rng.integers(len(space.n_batch))])
         decay = bool(space.decay[rng.integers(len(space.decay))])
         flip = bool(space.flip[rng.integers(len(space.flip))])
-        schedule = decay_schedule(eta, common["n_epochs"]) if decay else None
-        out.append(RunConfig(lam=lam, eta=eta, n_batch=n_batch, flip=flip, schedule=schedule, **common))
+        milestones = decay_milestones(common["n_epochs"]) if decay else ()
+        out.append(RunConfig(lam=lam, eta=eta, n_batch=n_batch, flip=flip, milestones=milestones, **common))
     return out
 
 
@@ -91,7 +81,7 @@ def table(results: Sequence[RunResult]) -> list[dict]:
         rows.append({
             "section": "06_search", "table": "search", "rank": rank + 1, "candidate": i,
             "lam": c.lam, "eta": c.eta, "n_batch": c.n_batch, "flip": c.flip,
-            "schedule": c.to_dict()["schedule"],
+            "milestones": list(c.milestones),
             "n_epochs": c.n_epochs, "seed": c.seed, "diverged": r.diverged,
             "val_acc": r.history["val_acc"][-1] if r.history["val_acc"] else None,
             "val_loss": r.history["val_loss"][-1] if r.history["val_loss"] else None,

@@ -3,12 +3,13 @@
 :class:`Explorer` is what ``notebooks/00_explore.ipynb`` shows. Its controls set
 what the assignment varies (lambda, eta, mini-batch size, epochs, flips, loss,
 a learning-rate schedule, the seed); Train trains that setting in a background
-thread, so the controls stay live, and the curves grow epoch by epoch (drawn by a
-process of their own, so that training does not wait for the drawing); Stop
+thread, so the controls stay live, and the curves grow epoch by epoch, redrawn
+by a second thread from the latest history at most every
+:data:`FRAME_INTERVAL` seconds, so training never waits for a drawing; Stop
 ends the run after the epoch under way and keeps what it learnt. Each finished
-run adds a row to the table of this session's runs and stays on the curves as a
-thin line. Runs go through the report's run store: a setting trained before
-(here or by ``make report``) comes back at once. Test accuracy is shown only on
+run adds a row to the table of this session's runs and stays on the curves as
+a thin line. Runs go through the run store: a setting trained before (here or
+by ``make report``) comes back at once. Test accuracy is shown only on
 request: choosing settings on it would make it one more validation set.
 
 The widgets only call methods of the explorer (:meth:`Explorer.start_training`,
@@ -21,21 +22,21 @@ import base64
 import io
 import threading
 import time
-import weakref
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import ipywidgets as w
-import numpy as np
-from joblib.externals.loky import ProcessPoolExecutor
 from matplotlib.figure import Figure
 
-from . import plots, validate
-from .report.runs import RunConfig, RunResult, train_run, with_test
-from .report.search import decay_schedule
-from .report.section import Section
+from .. import plots
+from ..config import RunConfig
+from .runs import Experiments, RunResult, train_run, with_test
+from .search import decay_milestones
 
 SCHEDULES = {"constant": False, "x0.1 after 1/2 and 4/5 of the epochs": True}
 BATCH_SIZES = (10, 20, 50, 100, 200, 500, 1000)
+#: Seconds between two drawings of the live curves: drawing holds Python's lock for about 0.2 s.
+FRAME_INTERVAL = 2.0
 
 
 @dataclass
@@ -49,13 +50,13 @@ class Finished:
 
 
 def png(fig: Figure) -> bytes:
-    """A Matplotlib figure (object API, safe outside the main thread) as PNG at twice the screen resolution."""
+    """A Matplotlib figure as PNG at twice the screen resolution."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=2 * fig.get_dpi())
     return buf.getvalue()
 
 
-def curves_figure(history: dict | None, earlier: list[dict], n_epochs: int | None = None) -> Figure:
+def live_curves(history: dict | None, earlier: list[dict], n_epochs: int | None = None) -> Figure:
     """Loss, cost and accuracy, training (solid) and validation (dashed): ``history`` bold, ``earlier`` thin.
 
     With ``n_epochs``, the epoch axis spans the whole run from the start, so the curves grow into it.
@@ -63,13 +64,10 @@ def curves_figure(history: dict | None, earlier: list[dict], n_epochs: int | Non
     fig = Figure(figsize=(plots.MAX_WIDTH, 2.3), layout="constrained")
     axes = fig.subplots(1, 3)
     for ax, (key, name) in zip(axes, plots.PANELS):
-        for h in earlier:
+        for h, color, width in [*((h, "0.75", 0.8) for h in earlier), *([(history, None, 1.5)] if history else [])]:
             for split, style in (("train", "-"), ("val", "--")):
-                ax.plot(h["epoch"], h[f"{split}_{key}"], style, color="0.75", linewidth=0.8)
-        if history:
-            for split, style in (("train", "-"), ("val", "--")):
-                ax.plot(history["epoch"], history[f"{split}_{key}"], style, color=plots.COLORS[split], linewidth=1.5,
-                        label={"train": "training", "val": "validation"}[split])
+                ax.plot(h["epoch"], h[f"{split}_{key}"], style, color=color or plots.COLORS[split], linewidth=width,
+                        label={"train": "training", "val": "validation"}[split] if color is None else None)
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -80,35 +78,18 @@ def curves_figure(history: dict | None, earlier: list[dict], n_epochs: int | Non
     return fig
 
 
-def curves_png(history: dict | None, earlier: list[dict], n_epochs: int | None) -> bytes:
-    """:func:`curves_figure` as PNG (what the painter process runs)."""
-    return png(curves_figure(history, earlier, n_epochs))
-
-
-def templates_figure(W: np.ndarray, class_names: list[str]) -> Figure:
-    """The ten class templates of ``W: (10, 3072)`` in a row."""
-    fig = Figure(figsize=(plots.MAX_WIDTH, 0.95), layout="constrained")
-    for k, ax in enumerate(fig.subplots(1, W.shape[0])):
-        ax.imshow(plots.template_image(W[k]), interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(class_names[k], fontsize=plots.MIN_FONT)
-    return fig
-
-
 class Explorer:
-    """Controls, live curves, templates and a table of runs, over one data set and the run store."""
+    """Controls, live curves, templates and a table of runs, over one data set and the run store.
 
-    def __init__(self, p, section: Section):
-        self.section = section
-        self.ds = section.dataset()
+    ``p`` holds the notebook's parameters: the values the controls start at, and
+    the validation size, dtype, initialization and engine every run uses.
+    """
+
+    def __init__(self, p: SimpleNamespace, experiments: Experiments):
+        self.p, self.experiments = p, experiments
+        self.ds = experiments.dataset(p.val_size, dtype=p.dtype)
         self.finished: list[Finished] = []
         self._stop = threading.Event()
-        self._redraw = threading.Event()
-        # a fresh interpreter (loky's, not a fork of this threaded kernel); the first task starts it now
-        self._painter = ProcessPoolExecutor(max_workers=1)
-        self._painter.submit(curves_png, None, [], None)
-        weakref.finalize(self, self._painter.shutdown, wait=False)
         self._thread: threading.Thread | None = None
         self._live: dict | None = None
         self.seconds_to_last_point: float | None = None  # from pressing Train to the last curve point
@@ -147,15 +128,15 @@ class Explorer:
     # --- what the controls say -----------------------------------------------------------------------------------
 
     def config(self) -> RunConfig:
-        """The run the controls describe (with the notebook's validation size, dtype and initialization)."""
-        p = self.section.params
-        eta, n_epochs = float(self.eta.value), int(self.n_epochs.value)
+        """The run the controls describe (with the notebook's validation size, dtype, initialization and engine)."""
+        p, n_epochs = self.p, int(self.n_epochs.value)
+        # the sliders' floats, rounded as the table shows them
         lam = float(f"{self.lam.value:.3g}") if self.regularize.value else 0.0
-        eta = float(f"{eta:.3g}")  # the slider's float, rounded as the table shows it
-        schedule = decay_schedule(eta, n_epochs) if SCHEDULES[self.schedule.value] else None
-        return RunConfig(lam=lam, eta=eta, n_epochs=n_epochs, n_batch=int(self.n_batch.value),
-                         seed=int(self.seed.value), loss=self.loss.value, flip=bool(self.flip.value),
-                         val_size=p.val_size, dtype=p.dtype, init_std=p.init_std, engine=p.engine, schedule=schedule)
+        milestones = decay_milestones(n_epochs) if SCHEDULES[self.schedule.value] else ()
+        return RunConfig(lam=lam, eta=float(f"{self.eta.value:.3g}"), n_epochs=n_epochs,
+                         n_batch=int(self.n_batch.value), seed=int(self.seed.value), loss=self.loss.value,
+                         flip=bool(self.flip.value), milestones=milestones, val_size=p.val_size, dtype=p.dtype,
+                         init_std=p.init_std, engine=p.engine)
 
     # --- training ------------------------------------------------------------------------------------------------
 
@@ -169,8 +150,8 @@ class Explorer:
             return
         cfg = self.config()
         try:
-            validate.integer("batch", cfg.n_batch, low=1, high=self.ds.train.n)
-        except validate.ParameterError as e:  # said where the reader looks: a button's errors go to a log
+            cfg.check_data_size(self.experiments.n_images)
+        except ValueError as e:  # said where the reader looks: a button's errors go to a log
             self.status.value = f"<b>{e}</b> (the training set has {self.ds.train.n:,} images)"
             return
         self._stop.clear()
@@ -196,12 +177,10 @@ class Explorer:
 
     def _run(self, cfg: RunConfig, pressed: float) -> None:
         try:
-            experiments = self.section.experiments
-            key = experiments.key(cfg)
-            stored = experiments.store.load(key)
-            if stored is not None:
-                result, stopped = stored, False
-            else:
+            store, key = self.experiments.store, self.experiments.key(cfg)
+            result = stored = store.load(key)
+            stopped = False
+            if stored is None:
                 self.status.value = f"training {cfg.label}, seed {cfg.seed} ..."
                 self.progress.max = cfg.n_epochs
                 trained = threading.Event()
@@ -214,13 +193,13 @@ class Explorer:
                     drawer.join()
                 stopped = len(result.history["epoch"]) < cfg.n_epochs and not result.diverged
                 if not stopped:  # a stopped run is not the run its configuration describes
-                    experiments.store.save(key, result)
-            seconds = time.perf_counter() - pressed
-            self.finished.append(Finished(result, cached=stored is not None, seconds=seconds, stopped=stopped))
+                    store.save(key, result)
+            self.finished.append(Finished(result, cached=stored is not None, seconds=time.perf_counter() - pressed,
+                                          stopped=stopped))
             self._live = None
             self._draw_curves()
             self.seconds_to_last_point = time.perf_counter() - pressed
-            self.templates.value = png(templates_figure(result.W, self.section.label_names))
+            self.templates.value = png(plots.weights_figure([result.W], [""], self.experiments.label_names))
             self._draw_table()
             self.status.value = self._summary(self.finished[-1])
         except Exception as e:  # shown where the reader looks, not lost in a thread
@@ -233,26 +212,13 @@ class Explorer:
         # a copy (the loop goes on appending to its lists), drawn by the drawing thread: training does not wait
         self._live = {k: list(v) for k, v in history.items()}
         self.progress.value = len(history["epoch"])
-        self._redraw.set()
 
     def _draw_while(self, trained: threading.Event) -> None:
-        """Draw the latest epoch's curves while the run trains, in the painter process.
-
-        Drawing is Python work (0.2 to 0.5 s a frame) that would hold the GIL against the training
-        loop's own Python; in a process of its own it runs on the core that training leaves free.
-        """
-        while not trained.is_set():
-            if not self._redraw.wait(0.05):
-                continue
-            self._redraw.clear()
-            history, earlier = self._live, [f.result.history for f in self.finished]
-            try:
-                frame = self._painter.submit(curves_png, history, earlier, self.progress.max)
-                while not frame.done():
-                    if trained.wait(0.05):  # the run is over: its last curves are drawn here instead
-                        return
-                self.curves.value = frame.result()
-            except Exception:  # no painter (it could not start, or died): draw here, slower but drawn
+        """Draw the latest curves while the run trains, at most every :data:`FRAME_INTERVAL` seconds."""
+        drawn = None
+        while not trained.wait(FRAME_INTERVAL):
+            if self._live is not drawn:
+                drawn = self._live
                 self._draw_curves()
 
     # --- drawing -------------------------------------------------------------------------------------------------
@@ -267,7 +233,7 @@ class Explorer:
         runs, live = [f.result.history for f in self.finished], self._live is not None
         # while a run trains it is the bold curve over every finished run; afterwards the last finished one is
         current, earlier = (self._live, runs) if live else (runs[-1] if runs else None, runs[:-1])
-        self.curves.value = png(curves_figure(current, earlier, self.progress.max if live else None))
+        self.curves.value = png(live_curves(current, earlier, self.progress.max if live else None))
 
     def _summary(self, f: Finished) -> str:
         h = f.result.history

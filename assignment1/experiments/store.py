@@ -1,4 +1,4 @@
-"""The run store: finished runs on disk, found again by a key of what computed them.
+"""The run store: finished runs, on disk, found again by a key of what computed them.
 
 A run is stored as ``reports/runs/<key>.npz``. The key hashes the run's full
 configuration, the data's checksums and the code of the modules that compute
@@ -14,16 +14,39 @@ import hashlib
 import io
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..config import RunConfig
 from ..files import remove_stale_temporaries, write_atomic
-from .runs import RunConfig, RunResult
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 #: Modules whose code determines a run's numbers, relative to the package.
-RESULT_MODULES = ("data.py", "model.py", "train.py", "train_fast.py", "report/runs.py")
+RESULT_MODULES = ("config.py", "data.py", "model.py", "train.py", "train_fast.py", "experiments/runs.py")
+
+
+@dataclass
+class RunResult:
+    """A finished run: ``W: (K, d)``, ``b: (K,)``, history and test-set outcome.
+
+    ``test`` holds loss, cost and accuracy; ``test_pred: (n_test,)`` the predicted
+    labels; ``test_p_true: (n_test,)`` the probability given to the true class
+    (softmax for ``ce``, the true class's sigmoid for ``mbce``). All three are
+    None for a run whose test set was not to be looked at (a search candidate).
+    ``seconds`` is the wall time its training took.
+    """
+
+    config: RunConfig
+    W: np.ndarray
+    b: np.ndarray
+    history: dict[str, list]
+    diverged: bool
+    test: dict[str, float] | None
+    test_pred: np.ndarray | None
+    test_p_true: np.ndarray | None
+    seconds: float
 
 
 def code_fingerprint(source: str) -> str:
@@ -91,7 +114,7 @@ class RunStore:
                                  history=meta["history"], diverged=meta["diverged"], test=meta["test"],
                                  test_pred=z["test_pred"] if tested else None,
                                  test_p_true=z["test_p_true"] if tested else None,
-                                 seconds=meta["seconds"], cached=True)
+                                 seconds=meta["seconds"])
         except Exception as e:  # a truncated or garbled file fails in many ways; all mean "recompute"
             warnings.warn(f"cached run {path.name} is damaged ({type(e).__name__}: {e}); recomputing it",
                           stacklevel=2)
@@ -113,16 +136,16 @@ def stored_compute(directory: Path) -> tuple[int, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m assignment1.report.store [--remove]``: describe the run store, or remove it."""
+    """``python -m assignment1.experiments.store [--remove]``: describe the run store, or remove it."""
     import argparse
     import shutil
 
-    from .. import config
+    from . import paths
 
-    parser = argparse.ArgumentParser(prog="python -m assignment1.report.store", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m assignment1.experiments.store", description=main.__doc__)
     parser.add_argument("--remove", action="store_true", help="delete every stored run")
     args = parser.parse_args(argv)
-    directory = config.runs_dir()
+    directory = paths.runs_dir()
     n, seconds = stored_compute(directory)
     what = f"{directory}: {n} stored run{'s' * (n != 1)}, {seconds / 60:.1f} min of training"
     if args.remove:

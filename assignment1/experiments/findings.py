@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import plots
-from .runs import RunResult
+from ..data import template_image
+from .store import RunResult
 
 #: Relative error of the whole gradient below which finite differences explain the gap (float64, h ~ 1e-5).
 GRADIENT_TOLERANCE = 1e-5
@@ -141,30 +141,34 @@ def lambda_sweep(groups: Sequence[Sequence[RunResult]]) -> LambdaSweep | None:
     return LambdaSweep(eta=eta, accuracies=acc, best=best, strongest=strongest, strongest_falls_back=best != strongest)
 
 
+def template_roughness(W: np.ndarray) -> float:
+    """Mean absolute difference between neighbouring pixels of ``W: (K, 3072)``'s templates as displayed.
+
+    Lower is smoother; each template is scaled to [0, 1] first, as the report's Figure 2 shows it.
+    """
+    imgs = np.stack([template_image(w) for w in W])  # (K, 32, 32, 3)
+    return float((np.abs(np.diff(imgs, axis=1)).mean() + np.abs(np.diff(imgs, axis=2)).mean()) / 2)
+
+
 @dataclass(frozen=True)
 class TemplateSmoothness:
     """How rough W's class templates look as lambda grows, at the smallest learning rate."""
 
     eta: float
-    roughness: dict  # lambda -> :func:`assignment1.plots.template_roughness`, by increasing lambda
+    roughness: dict  # lambda -> :func:`template_roughness`, by increasing lambda
     smoother_with_lambda: bool  # strictly decreasing
 
 
 def template_smoothness(runs: Sequence[RunResult]) -> TemplateSmoothness | None:
     """From one run per setting (``W: (K, 3072)`` each)."""
     eta = min(r.config.eta for r in runs)
-    rough = {r.config.lam: plots.template_roughness(r.W) for r in sorted(runs, key=lambda r: r.config.lam)
+    rough = {r.config.lam: template_roughness(r.W) for r in sorted(runs, key=lambda r: r.config.lam)
              if r.config.eta == eta}
     if len(rough) < 2:
         return None
     values = list(rough.values())
     return TemplateSmoothness(eta=eta, roughness=rough,
                               smoother_with_lambda=all(b < a for a, b in zip(values, values[1:])))
-
-
-def per_class_accuracy(runs: Sequence[RunResult], y: np.ndarray, n_classes: int) -> np.ndarray:
-    """``(len(runs), n_classes)``: each run's test accuracy on each true class; ``y: (n_test,)``."""
-    return np.array([[np.mean(r.test_pred[y == k] == k) for k in range(n_classes)] for r in runs])
 
 
 @dataclass(frozen=True)

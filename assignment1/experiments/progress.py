@@ -1,0 +1,99 @@
+"""Training progress across processes: the one channel between a report's runs and its terminal.
+
+A run trained in a worker process (:mod:`.runs`) writes ``<done> <total> <label>``
+to ``<directory>/<key>.txt`` after every epoch and removes the file when it
+ends; :class:`RunBars`, in the report runner's process, reads those files and
+shows a bar per run on a terminal, or a line per finished run in a log. The
+runner names the directory to the section kernels it starts through their
+environment (:data:`PROGRESS_ENV`), which is read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..config import RunConfig
+from ..files import write_atomic
+
+PROGRESS_ENV = "A1_PROGRESS_DIR"
+
+
+def named_directory() -> str | None:
+    """The progress directory a report runner named to this process, if any."""
+    return os.environ.get(PROGRESS_ENV) or None
+
+
+class ProgressFile:
+    """An ``on_epoch`` callback writing a run's progress to ``<directory>/<key>.txt``, removed by :meth:`close`."""
+
+    def __init__(self, directory: str, key: str, cfg: RunConfig):
+        self.path = Path(directory) / f"{key}.txt"
+        self.total, self.label = cfg.n_epochs, f"{cfg.label}, seed {cfg.seed}"
+
+    def __call__(self, history: dict) -> None:
+        write_atomic(self.path, f"{len(history['epoch'])} {self.total} {self.label}")
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class RunBars:
+    """Progress of the training runs, fed by the files runs write to ``directory``.
+
+    On a terminal, one bar per run; otherwise (a log file) one line per finished run.
+    """
+
+    def __init__(self, directory: Path, interval: float = 0.5, stream=None):
+        self.directory, self.interval = directory, interval
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.bars: dict[str, tqdm] = {}
+        self.last: dict[str, tuple[str, str, str]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def poll(self) -> None:
+        """Read the progress files once: update the bars, and close those whose run has ended."""
+        seen = set()
+        for path in self.directory.glob("*.txt"):
+            try:
+                done, total, label = path.read_text().split(" ", 2)
+            except (OSError, ValueError):
+                continue
+            seen.add(path.stem)
+            self.last[path.stem] = (done, total, label)
+            if self.live:
+                bar = self.bars.get(path.stem)
+                if bar is None:
+                    bar = self.bars[path.stem] = tqdm(total=int(total), desc=f"  run {label}", unit="epoch",
+                                                      leave=False, position=1 + len(self.bars), file=self.stream)
+                bar.update(int(done) - bar.n)
+        for key in set(self.last) - seen:  # its file is gone: the run finished
+            done, total, label = self.last.pop(key)
+            if key in self.bars:
+                self.bars.pop(key).close()
+            else:
+                print(f"  run {label}: finished ({total} epochs)", file=self.stream, flush=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.poll()
+
+    def __enter__(self):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for stale in self.directory.glob("*"):
+            stale.unlink(missing_ok=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.poll()
+        for bar in self.bars.values():
+            bar.close()
