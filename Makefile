@@ -15,21 +15,37 @@ REPORT_ARGS = $(if $(filter 1 yes true True,$(QUICK)),--quick) $(if $(SECTIONS),
 	$(if $(CONFIG),-f $(CONFIG)) $(if $(OUT),--out $(OUT)) $(if $(PAPER),--paper $(PAPER)) $(PARAMS)
 
 REPORTS := $(or $(A1_REPORTS_DIR),reports)
+# the locked extras (requirements/<extra>.txt); bench's PyTorch is installed on top, unlocked
+LOCKED_EXTRAS := dev lab browser dask
+comma := ,
+UV_COMPILE = $(UV_VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes
+LOCK_FILES := requirements/build.txt requirements/runtime.txt $(foreach e,$(LOCKED_EXTRAS),requirements/$(e).txt)
 # JupyterLab refuses to run as root (containers, many cloud machines) unless told to
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup test data report bench lab lint clean clean-runs
+.PHONY: help setup lock test data report bench lab lint clean clean-runs
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed-$(EXTRAS): pyproject.toml
+$(VENV)/.installed-$(EXTRAS): pyproject.toml $(LOCK_FILES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements/build.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements/runtime.txt \
+		$(foreach e,$(subst $(comma), ,$(EXTRAS)),-r requirements/$(e).txt)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
-setup: $(VENV)/.installed-$(EXTRAS) ## create .venv with the package installed editable (if missing)
+setup: $(VENV)/.installed-$(EXTRAS) ## create .venv: the locked versions of requirements/, then the package, editable
+
+lock: ## resolve the dependencies anew, once (requirements/all.txt), and derive the pinned, hashed requirements/*.txt
+	$(eval UV_VENV := $(shell mktemp -d))
+	$(PYTHON) -m venv $(UV_VENV) && $(UV_VENV)/bin/pip install --quiet uv  # uv resolves; it stays out of .venv
+	$(UV_COMPILE) pyproject.toml $(foreach e,$(LOCKED_EXTRAS),--extra $(e)) -o requirements/all.txt
+	$(foreach f,runtime $(LOCKED_EXTRAS),$(UV_COMPILE) --no-header --no-annotate pyproject.toml \
+		$(if $(filter-out runtime,$(f)),--extra $(f)) -c requirements/all.txt -o requirements/$(f).txt;)
+	$(UV_COMPILE) --no-header requirements/build.in -o requirements/build.txt
+	rm -r $(UV_VENV)
 
 test: setup ## run the test suite (no internet, no data download)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -37,12 +53,13 @@ test: setup ## run the test suite (no internet, no data download)
 data: setup ## download, verify and extract CIFAR-10 (overrides: CIFAR10_URL, CIFAR10_MD5, A1_DATA_DIR)
 	$(PY) -m assignment1 fetch
 
-report: setup ## the full report: reports/report.html, .pdf, summary.json (10-20 min); QUICK=1 (~2 min), SECTIONS=, PARAMS=
+report: setup ## the full report: reports/report.html, .pdf, summary.json; QUICK=1 (a first try), SECTIONS=, PARAMS=
 	$(PY) -m assignment1.report $(REPORT_ARGS)
 
 bench: ## time one epoch against PyTorch and a reference-style peer, the gradient check and the report -> reports/bench.json
-	$(MAKE) setup EXTRAS=dev,bench
-	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+	$(MAKE) setup VENV=.venv-bench EXTRAS=dev  # a venv of its own: PyTorch, the peer, is not locked
+	.venv-bench/bin/python -m pip install --quiet -e '.[bench]'
+	.venv-bench/bin/python benchmarks/bench.py $(BENCH_ARGS)
 
 lab: ## JupyterLab on notebooks/00_explore.ipynb, to train live (installs it first); LAB_ARGS='--no-browser --port 8889'
 	$(MAKE) setup EXTRAS=dev,lab

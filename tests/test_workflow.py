@@ -122,3 +122,17 @@ def test_every_package_directory_is_declared_so_installing_warns_of_nothing():
     templates = ROOT / "assignment1" / "report" / "templates"
     patterns = config["package-data"]["assignment1.report.templates"]
     assert {f.name for f in templates.iterdir()} == {f.name for p in patterns for f in templates.glob(p)}
+
+
+def test_the_readme_is_a_front_door_whose_links_lead_somewhere():
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    assert "make setup" in readme and "make test" in readme and "make report" in readme
+    # every relative link of the README and of docs/ names a file that exists
+    pages = [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+    links = [(page.parent / target) for page in pages
+             for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text())]
+    assert len(links) > 10
+    assert [link for link in links if not link.exists()] == []

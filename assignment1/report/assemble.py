@@ -9,6 +9,7 @@ HTML and PDF.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import subprocess
@@ -26,6 +27,8 @@ from .render import render
 from .section import RECORD
 
 TITLE = "DD2424 Assignment 1: a one-layer network on CIFAR-10"
+#: The one resolution of every dependency that ``make lock`` writes; ``make setup`` installs from it.
+LOCK_FILE = "requirements/all.txt"
 PACKAGES = ("numpy", "matplotlib", "joblib", "threadpoolctl", "papermill", "nbconvert", "nbformat", "pypandoc-binary",
             "typst")
 
@@ -74,7 +77,9 @@ def software() -> dict:
     commit = _git("rev-parse", "HEAD") or "unknown (not a git checkout)"
     if _git("status", "--porcelain", "--untracked-files=no"):
         commit += " with uncommitted changes"
-    return {"versions": versions, "commit": commit, "code_hash": code_hash()[:16]}
+    lock = paths.ROOT / LOCK_FILE
+    lock_hash = hashlib.sha256(lock.read_bytes()).hexdigest()[:16] if lock.exists() else "absent"
+    return {"versions": versions, "commit": commit, "code_hash": code_hash()[:16], "lock_hash": lock_hash}
 
 
 def _fmt_value(v) -> str:
@@ -89,7 +94,8 @@ def provenance_markdown(provenance: dict, parameters: dict[str, dict], compute: 
     for name, md5 in provenance["files"].items():
         lines.append(f"| {name} | `{md5}` | {'yes' if md5 == fetch.OFFICIAL_BATCH_MD5[name] else 'no'} |")
     lines += ["", "## Software", "", f"Code: git commit `{sw['commit']}`; result-defining code hash "
-              f"`{sw['code_hash']}`.", "", "| package | version |", "|---|---|"]
+              f"`{sw['code_hash']}`. Versions as locked in `{LOCK_FILE}` (sha256 `{sw['lock_hash']}`):", "",
+              "| package | version |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in sw["versions"].items()]
     lines += ["", "## Parameters", "", "The values each section's runs used (quick mode applied, where it was on).", ""]
     for section, values in parameters.items():
