@@ -7,7 +7,7 @@ Three layers, each importing only from those before it:
    :mod:`~assignment1.model` (scores, softmax and sigmoid, the losses and their
    gradients), :mod:`~assignment1.gradcheck` (numerical gradients),
    :mod:`~assignment1.train` (mini-batch gradient descent, the textbook loop;
-   :mod:`~assignment1.train_fast` runs it faster), :mod:`~assignment1.plots`
+   :mod:`~assignment1.sweep` trains several runs in one pass), :mod:`~assignment1.plots`
    (the figures), with :mod:`~assignment1.config` (a run's settings, each
    declared and checked once), :mod:`~assignment1.validate` and
    :mod:`~assignment1.files`.

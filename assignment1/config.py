@@ -43,7 +43,7 @@ class RunConfig:
     at each of the ``milestones`` (0-based epochs), so ``milestones=(40, 80)``
     gives ``eta`` for epochs 0-39, ``eta * decay_factor`` for 40-79 and ``eta *
     decay_factor**2`` from 80 on. ``engine`` names the training loop: ``fast``
-    (:mod:`assignment1.train_fast`) or ``plain`` (:mod:`assignment1.train`).
+    (:mod:`assignment1.sweep`) or ``plain`` (:mod:`assignment1.train`).
     """
 
     lam: float = _setting(0.1, validate.non_negative, "L2 regularization strength")
@@ -62,7 +62,7 @@ class RunConfig:
     dtype: str = _setting("float32", partial(validate.choice, allowed=DTYPES), "training precision")
     init_std: float = _setting(0.1, validate.positive, "std of the N(0, std^2) initialization of W and b")
     engine: str = _setting("fast", partial(validate.choice, allowed=ENGINES),
-                           "fast (train_fast.py) or plain (train.py, the textbook loop); same results")
+                           "fast (sweep.py) or plain (train.py, the textbook loop); same results to rounding")
 
     def __post_init__(self):
         # checked values in one canonical type, so 0 and 0.0 give the same run

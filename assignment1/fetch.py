@@ -225,11 +225,23 @@ def _missing_ancestors(directory: Path) -> list[Path]:
 
 
 def read_provenance(directory: Path) -> dict | None:
-    """The provenance record of a prepared data directory, or None if there is none."""
+    """The provenance record of a prepared data directory, or None if there is none.
+
+    A record that cannot be read is moved aside (to ``provenance.json.damaged``) and
+    :class:`DataError` says so: nothing then vouches for the batches.
+    """
+    path = Path(directory) / PROVENANCE_NAME
     try:
-        return json.loads((Path(directory) / PROVENANCE_NAME).read_text())
-    except (OSError, ValueError):
+        record = json.loads(path.read_text())
+        if not {"source", "archive_md5", "files"} <= set(record):
+            raise ValueError("a field is missing")
+        return record
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        aside = path.with_name(PROVENANCE_NAME + ".damaged")
+        os.replace(path, aside)
+        raise DataError(f"{path}, the record of where the data came from, is damaged ({e}); moved to {aside}") from e
 
 
 def prepare(data_dir: str | os.PathLike, url: str | None = None, md5: str | None = None, progress: bool = True,
@@ -250,17 +262,24 @@ def prepare(data_dir: str | os.PathLike, url: str | None = None, md5: str | None
     leaves no directory behind that it created.
     """
     directory = Path(data_dir)
-    known = read_provenance(directory)
+    if directory.exists() and not directory.is_dir():
+        raise DataError(f"data directory {directory} is a file, not a directory: point A1_DATA_DIR (or --data-dir, "
+                        "or the data_dir parameter) at a directory")
+    damaged = []
+    try:
+        known = read_provenance(directory)
+    except DataError as e:  # the batches are checked against the archive again
+        known, damaged = None, [str(e)]
+        (notify or _to_stderr)(f"{e}: checking the batches against the archive again")
     if known and not (url or md5):
         url, md5 = known["source"], known["archive_md5"]  # the source this directory was prepared from
     url, md5 = url or OFFICIAL_URL, (md5 or OFFICIAL_MD5).lower()
     batch_dir = directory / BATCH_DIR
-    damaged = []
     if known and known.get("archive_md5") == md5:
-        damaged = damaged_files(batch_dir, known["files"])
+        damaged = [f"{problem} (in {batch_dir})" for problem in damaged_files(batch_dir, known["files"])]
         if not damaged:
             return known
-        (notify or _to_stderr)(f"{'; '.join(damaged)} (in {batch_dir}): extracting the data again from {url}")
+        (notify or _to_stderr)(f"{'; '.join(damaged)}: extracting the data again from {url}")
     created = _missing_ancestors(directory)
     try:
         archive = obtain_archive(url, md5, directory, progress=progress)
@@ -271,7 +290,7 @@ def prepare(data_dir: str | os.PathLike, url: str | None = None, md5: str | None
             with contextlib.suppress(OSError):
                 d.rmdir()
         if damaged:
-            raise DataError(f"{'; '.join(damaged)} (in {batch_dir}), and extracting again failed: {e}") from e
+            raise DataError(f"{'; '.join(damaged)}, and extracting again failed: {e}") from e
         raise
     mismatched = sorted(n for n, h in files.items() if h != OFFICIAL_BATCH_MD5[n])
     provenance = {

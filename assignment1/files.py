@@ -1,8 +1,9 @@
-"""Writing files so that a reader never sees half of one."""
+"""Files that several processes share: written whole or not at all, and claimed by one process at a time."""
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 
@@ -22,12 +23,52 @@ def write_atomic(path: Path, payload: bytes | str, *, durable: bool = False) -> 
     os.replace(tmp, path)
 
 
-def remove_stale_temporaries(directory: Path) -> None:
-    """Delete the temporary files of :func:`write_atomic` in ``directory`` whose writer has died."""
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (ours or another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def holder(path: Path) -> int | None:
+    """The live process whose id the file at ``path`` holds, or None (no file, or its process is gone)."""
+    try:
+        pid = int(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
+def claim(path: Path) -> bool:
+    """Create ``path`` holding this process's id, unless a live process holds it; a dead one's is taken over."""
+    path = Path(path)
+    # written whole first, then linked into place: whoever sees the claim sees whose it is
+    mine = path.with_name(f".{path.name}.{threading.get_ident()}.{os.getpid()}.tmp")
+    mine.write_text(str(os.getpid()))
+    try:
+        for _ in range(2):
+            try:
+                os.link(mine, path)
+                return True
+            except FileExistsError:
+                if holder(path) is not None:
+                    return False
+                path.unlink(missing_ok=True)  # its process is gone: take the claim over
+        return False
+    finally:
+        mine.unlink()
+
+
+def remove_orphans(directory: Path) -> None:
+    """Delete what dead processes left in ``directory``: temporary files of :func:`write_atomic` and claims."""
     for tmp in Path(directory).glob(".*.tmp"):
-        try:
-            os.kill(int(tmp.name.split(".")[-2]), 0)  # its writer is alive: leave it
-        except (ProcessLookupError, ValueError):
+        writer = tmp.name.split(".")[-2]
+        if not (writer.isdigit() and alive(int(writer))):
             tmp.unlink(missing_ok=True)
-        except PermissionError:  # alive, and another user's
-            pass
+    for claimed in Path(directory).glob(".*.claim"):
+        if holder(claimed) is None:
+            claimed.unlink(missing_ok=True)

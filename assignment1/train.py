@@ -3,8 +3,8 @@
 Each epoch shuffles the training samples, walks through them in mini-batches,
 takes the cost's gradients from :mod:`assignment1.model` and steps
 ``W -= eta * dW``, then records loss, cost and accuracy on the training and
-validation data. :mod:`assignment1.train_fast` runs exactly this loop faster;
-a test keeps the two equal.
+validation data. :mod:`assignment1.sweep` runs this loop for several runs at
+once, faster; a test keeps the two equal.
 
 Randomness comes from one seed split into independent streams (initialization,
 shuffling, flipping), so two runs with the same seed are bit-identical and runs

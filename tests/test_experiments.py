@@ -1,5 +1,6 @@
 """Runs as stored experiments: parallel equals serial, the store is reused, keyed on code, and survives damage."""
 
+import dataclasses
 import importlib.util
 import os
 import shutil
@@ -54,30 +55,69 @@ def test_a_changed_parameter_retrains_only_what_it_touches(tiny_env, tmp_path):
     assert ex2.n_trained == 2
 
 
-def test_a_damaged_cache_entry_is_recomputed_with_a_warning(tiny_env, tmp_path):
+@pytest.mark.parametrize("damage", ["truncated", "random bytes", "W of another shape", "test predictions cut",
+                                    "history cut", "another configuration"])
+def test_a_damaged_stored_run_is_named_moved_aside_and_trained_again(tiny_env, tmp_path, damage):
     ex = Experiments(reports_dir=tmp_path, progress=False)
     cfg = configs()[:1]
     good = ex.run(cfg)[0]
     path = ex.store.path(ex.key(cfg[0]))
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # truncated on disk
-    with pytest.warns(UserWarning, match="damaged.*recomputing"):
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "random bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(5000))
+    else:  # the right keys, read without error, but not the run it claims to be
+        changed = {"W of another shape": {"W": good.W[:, :100]},
+                   "test predictions cut": {"test_pred": good.test_pred[:5]},
+                   "history cut": {"history": {k: v[:1] for k, v in good.history.items()}},
+                   "another configuration": {"config": configs(n_epochs=3)[0]}}[damage]
+        ex.store.save(ex.key(cfg[0]), dataclasses.replace(good, **changed))
+    damaged_bytes = path.read_bytes()
+    with pytest.warns(UserWarning) as said:
         again = Experiments(reports_dir=tmp_path, progress=False)
         redone = again.run(cfg)[0]
+    # one warning, in the project's words, naming the entry and where it went; the run trained again
+    aside = path.parent / "damaged" / path.name
+    assert [str(w.message) for w in said] == [
+        f"stored run {path} is damaged: {str(said[0].message).split(': ', 1)[1].split('; moved')[0]}; moved to "
+        f"{aside}, and trained again"]
+    assert "allow_pickle" not in str(said[0].message) and "trust" not in str(said[0].message)
     assert again.n_trained == 1 and same(good, redone)
+    assert aside.read_bytes() == damaged_bytes  # kept, to be looked at
     third = Experiments(reports_dir=tmp_path, progress=False)
     third.run(cfg)
     assert third.n_trained == 0  # stored whole again
 
 
-def test_a_store_removes_temporaries_of_dead_writers_only(tmp_path):
-    # a writer that has exited, and one that is alive (this process)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    orphan = tmp_path / f".a.npz.{int(dead.stdout)}.tmp"
-    in_progress = tmp_path / f".b.npz.{os.getpid()}.tmp"
-    for p in (orphan, in_progress):
-        p.write_bytes(b"partial")
-    store.RunStore(tmp_path)
-    assert not orphan.exists() and in_progress.exists()
+def test_a_store_removes_what_dead_processes_left_only(tmp_path):
+    # a writer and a claimer that have exited, and ones that are alive (this process)
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    orphans = [tmp_path / f".a.npz.{dead}.tmp", tmp_path / ".a.claim"]
+    in_progress = [tmp_path / f".b.npz.{os.getpid()}.tmp", tmp_path / ".b.claim"]
+    for p, pid in zip(orphans + in_progress, [dead, dead, os.getpid(), os.getpid()]):
+        p.write_text(str(pid))
+    runs = store.RunStore(tmp_path)
+    assert not any(p.exists() for p in orphans) and all(p.exists() for p in in_progress)
+    # a live claim is respected, a dead one taken over
+    assert not runs.claim("b") and runs.claim("a")
+
+
+def test_two_experiments_sharing_a_store_train_each_run_once(tiny_env, tmp_path):
+    # the first claims the runs and trains them; the second, meanwhile, waits for their results
+    import threading
+
+    first, second = (Experiments(reports_dir=tmp_path, progress=False) for _ in range(2))
+    results = {}
+    threads = [threading.Thread(target=lambda name, ex: results.__setitem__(name, ex.run(configs(n_epochs=30))),
+                                args=(name, ex)) for name, ex in (("first", first), ("second", second))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert first.n_trained + second.n_trained == 4
+    assert all(same(a, b) for a, b in zip(results["first"], results["second"]))
+    assert not list(tmp_path.glob("runs/.*.claim"))
 
 
 def test_test_set_is_left_alone_until_asked_for(tiny_env, tmp_path):
@@ -122,7 +162,7 @@ def test_editing_a_docstring_or_comment_retrains_nothing(tiny_env, tmp_path, pac
     ex.run(configs())
     # a docstring and a comment of the loop that computes the results
     edit(package_copy / "train.py", "Mini-batch gradient descent for the one-layer network", "Edited docstring")
-    edit(package_copy / "train_fast.py", "# the L2 term of the gradient", "# the L2 term (edited comment)")
+    edit(package_copy / "sweep.py", "# keep the last epoch whose cost was finite", "# an edited comment")
     again = Experiments(reports_dir=tmp_path, progress=False)
     again.run(configs())
     assert again.n_trained == 0
@@ -149,6 +189,7 @@ def test_runs_on_a_dask_cluster_match_local_runs(tiny_env, tmp_path):
         workers = set(client.scheduler_info()["workers"])
         with get_task_stream(client) as stream:
             remote = Experiments(reports_dir=tmp_path / "dask", n_jobs=2, progress=False).run(configs())
-    # the four runs went through the cluster's workers (and nowhere else), and came back bit for bit the same
-    assert len(stream.data) >= 4 and {t["worker"] for t in stream.data} <= workers
+    # the four runs (two sweeps, one per seed) went through the cluster's workers (and nowhere else), and came
+    # back bit for bit the same
+    assert len(stream.data) >= 2 and {t["worker"] for t in stream.data} <= workers
     assert all(same(a, b) for a, b in zip(local, remote))

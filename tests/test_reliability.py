@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,14 +20,14 @@ from cifar_format import make_batches, write_archive
 from conftest import ROOT, run_env
 from test_fetch import ArchiveServer
 
-# section 2 alone, on tiny data: the cheapest complete report (a partial run, so in reports/partial/)
+# section 2 alone, on tiny data: the cheapest complete report (a partial custom run, in reports/partial-custom/)
 TINY_02 = ["--sections", "02", "--no-pdf", "-p", "val_size", "50", "-p", "n_batch", "10", "-p", "n_epochs", "3",
            "-y", "seeds: [0, 1]"]
 
 
 def partial(env, *parts) -> str:
-    """A path in the partial run's output directory."""
-    return os.path.join(env["A1_REPORTS_DIR"], "partial", *parts)
+    """A path in the place of a run of some sections with other parameters (reports/partial-custom/)."""
+    return os.path.join(env["A1_REPORTS_DIR"], "partial-custom", *parts)
 
 
 def report(*args, env, timeout=600, **kw):
@@ -195,12 +196,172 @@ def test_a_damaged_cache_entry_is_recomputed_and_reported(tiny_data):
     assert open(partial(tiny_data, "summary.json")).read() == summary
 
 
-def test_the_same_command_gives_the_same_summary(tiny_data, tmp_path):
-    assert report(*TINY_02, env=tiny_data).returncode == 0
+def test_the_same_command_gives_the_same_summary_from_an_empty_a_half_full_and_a_full_store(tiny_data, tmp_path):
+    # batches of 25 (two blocks of rows), so the runs are trained in sweeps of several
+    args = [*TINY_02, "-p", "n_batch", "25"]
+    assert report(*args, env=tiny_data).returncode == 0
     first = open(partial(tiny_data, "summary.json")).read()
-    # again with the cache, and again from scratch in a fresh reports directory
-    assert report(*TINY_02, env=tiny_data).returncode == 0
+    # again with every run stored, with half of them, and from scratch in a fresh reports directory
+    assert report(*args, env=tiny_data).returncode == 0
+    assert open(partial(tiny_data, "summary.json")).read() == first
+    stored = sorted(Path(tiny_data["A1_REPORTS_DIR"], "runs").glob("*.npz"))
+    for path in stored[::2]:
+        path.unlink()
+    r = report(*args, env=tiny_data)
+    assert r.returncode == 0 and f"({len(stored[::2])} trained now" in r.stdout
     assert open(partial(tiny_data, "summary.json")).read() == first
     fresh = dict(tiny_data, A1_REPORTS_DIR=str(tmp_path / "fresh"))
-    assert report(*TINY_02, env=fresh).returncode == 0
+    assert report(*args, env=fresh).returncode == 0
     assert open(partial(fresh, "summary.json")).read() == first
+
+
+# --- places, state files and selections (one line each, before any work) -----------------------
+
+@pytest.mark.parametrize("place", ["reports dir is a file", "--out under a file", "data dir is a file"])
+def test_a_place_that_cannot_be_used_is_one_line_before_any_work(tiny_data, tmp_path, place):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    env, args = dict(tiny_data), [*TINY_02]
+    if place == "reports dir is a file":
+        env["A1_REPORTS_DIR"] = str(a_file)
+        expected = f"error: the reports directory {a_file} is a file, not a directory: name another with"
+    elif place == "--out under a file":
+        args += ["--out", str(a_file / "report")]
+        expected = f"error: cannot write in the report's directory {a_file / 'report'} (Not a directory): name"
+    else:
+        env["A1_DATA_DIR"] = str(a_file)
+        expected = f"error: data directory {a_file} is a file, not a directory: point A1_DATA_DIR"
+    r = report(*args, env=env, timeout=120)
+    assert r.returncode in (1, 2) and r.stderr.startswith(expected) and r.stderr.count("\n") == 1, r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    assert not os.path.exists(os.path.join(tiny_data["A1_REPORTS_DIR"], "runs"))
+
+
+def test_the_command_line_names_a_data_directory_or_json_path_it_cannot_use(tiny_data, tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    cmd = [sys.executable, "-m", "assignment1", "train", "--quiet", "--val-size", "50", "--batch", "10"]
+    r = subprocess.run([*cmd, "--data-dir", str(a_file)], capture_output=True, text=True, env=tiny_data)
+    assert r.returncode == 1 and r.stderr.startswith(f"error: data directory {a_file} is a file")
+    r = subprocess.run([*cmd, "--json", str(tmp_path)], capture_output=True, text=True, env=tiny_data)
+    assert r.returncode == 2 and r.stderr == f"error: json must name a file in an existing directory, got " \
+                                             f"'{tmp_path}'\n" and "test loss" not in r.stdout
+
+
+def test_a_damaged_provenance_record_is_named_moved_aside_and_the_data_checked_again(tiny_data):
+    provenance = fetch.prepare(tiny_data["A1_DATA_DIR"], tiny_data["CIFAR10_URL"], tiny_data["CIFAR10_MD5"],
+                               progress=False)
+    record = os.path.join(tiny_data["A1_DATA_DIR"], "provenance.json")
+    with open(record, "w") as f:
+        f.write('{"source": "/some/where", "files": ')  # cut short
+    said = []
+    # its source named again, the batches are checked against it and the record written anew
+    again = fetch.prepare(tiny_data["A1_DATA_DIR"], tiny_data["CIFAR10_URL"], tiny_data["CIFAR10_MD5"],
+                          progress=False, notify=said.append)
+    assert again == provenance and json.load(open(record)) == provenance
+    assert len(said) == 1 and said[0].startswith(f"{record}, the record of where the data came from, is damaged")
+    assert os.path.exists(record + ".damaged")
+    # no source named: the error names the damaged record, not only the download that could not be made
+    with open(record, "w") as f:
+        f.write("[]")
+    with pytest.raises(DataError, match=f"^{record}, the record of where the data came from, is damaged.*and "
+                                        "extracting again failed"):
+        fetch.prepare(tiny_data["A1_DATA_DIR"], progress=False, notify=said.append)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sections", ""], "error: sections must name sections, like 01 02 03 04 05 06, got ''"),
+    (["--sections", "02", "99"], "error: sections must name sections, like 01 02 03 04 05 06, got '99'"),
+    (["-p", "seeds", "[0,1]"], "error: -p seeds [0,1]: -p passes a number, True/False or text; a list needs YAML: "
+                               "-y 'seeds: [0,1]'")])
+def test_a_selection_that_selects_nothing_and_a_list_passed_with_p_are_refused(tiny_data, args, message):
+    r = report(*args, env=tiny_data, timeout=120)
+    assert r.returncode == 2 and r.stderr == message + "\n"
+
+
+def test_papermill_run_directly_writes_its_notebook_and_stored_runs_only(tiny_data, tmp_path):
+    out = tmp_path / "out.ipynb"
+    r = papermill_02(out, "-p", "n_epochs", "2", "-y", "seeds: [0]", env=tiny_data)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert os.listdir(tiny_data["A1_REPORTS_DIR"]) == ["runs"]
+    from assignment1.report.section import records
+
+    tables, compute = records(out)  # what the report would take from it, it carries itself
+    assert list(tables) == ["table1"] and compute["runs"] == 4
+
+
+# --- processes end with the report that started them --------------------------------------------
+
+def processes_marked(mark: str) -> list[int]:
+    """Live processes whose environment holds ``mark`` (the runner's and all it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and mark.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def start_long_report(env, *extra):
+    args = [*TINY_02, "-p", "n_epochs", "2000", "-y", "seeds: [0, 1, 2]", *extra]
+    return subprocess.Popen([sys.executable, "-m", "assignment1.report", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for_training(env, timeout=300):
+    """Until the report's workers are training (their progress files are there)."""
+    progress = Path(partial(env, ".progress"))
+    deadline = time.time() + timeout
+    while time.time() < deadline and not list(progress.glob("*.txt")):
+        time.sleep(0.2)
+    assert list(progress.glob("*.txt")), "the runs did not start"
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc to find the processes")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killing_the_runner_leaves_nothing_of_the_project_running(tiny_data, sig):
+    mark = f"A1_TEST_MARK={os.getpid()}-{sig}"
+    env = dict(tiny_data, A1_TEST_MARK=mark.split("=", 1)[1])
+    proc = start_long_report(env)
+    wait_for_training(env)
+    assert len(processes_marked(mark)) >= 3  # the runner, its kernel and the kernel's workers
+    os.kill(proc.pid, sig)  # the runner alone: what it started is left to notice
+    proc.communicate(timeout=60)
+    deadline = time.time() + 30
+    while processes_marked(mark) and time.time() < deadline:
+        time.sleep(0.5)
+    assert processes_marked(mark) == []
+
+
+def test_ctrl_c_ends_the_report_with_one_line(tiny_data):
+    proc = start_long_report(tiny_data)
+    wait_for_training(tiny_data)
+    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole foreground group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["interrupted: finished runs are stored; rerun to resume from them"], err
+
+
+# --- two reports at once -------------------------------------------------------------------------
+
+def test_two_reports_sharing_a_store_train_each_run_once(tiny_data, tmp_path):
+    args = [*TINY_02, "-p", "n_epochs", "60", "--quick", "-y", "settings: [[0, 0.01], [0.1, 0.01], [1, 0.01]]"]
+    first, second = (subprocess.Popen([sys.executable, "-m", "assignment1.report", *args, "--out",
+                                       str(tmp_path / name)], env=tiny_data, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True) for name in ("one", "two"))
+    outs = [p.communicate(timeout=600) for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], outs
+    trained = [int(re.search(r"\((\d+) trained now", out).group(1)) for out, _ in outs]
+    assert sum(trained) == 3  # three runs of one seed; whoever trained one, the other waited for it
+    assert (tmp_path / "one" / "summary.json").read_text() == (tmp_path / "two" / "summary.json").read_text()
+    # into one place, the second is refused while the first writes there
+    first = start_long_report(tiny_data)
+    wait_for_training(tiny_data)
+    second = report(*TINY_02, "-p", "n_epochs", "2000", "-y", "seeds: [0, 1, 2]", env=tiny_data, timeout=120)
+    assert second.returncode == 1
+    assert second.stderr.startswith(f"error: another report (process {first.pid}) is writing to "
+                                    f"{partial(tiny_data)}")
+    first.send_signal(signal.SIGINT)
+    first.communicate(timeout=120)

@@ -159,6 +159,19 @@ def markdown_outputs(executed: Path) -> list[str]:
             if "text/markdown" in o.get("data", {})]
 
 
+def test_a_rerun_trains_nothing_and_writes_the_same_text(tiny_report, tmp_path):
+    # the whole report again, into another place: every run from the store, every sentence as the first time
+    out, env, _ = tiny_report
+    r = subprocess.run([sys.executable, "-m", "assignment1.report", *TINY, "--out", str(tmp_path / "again"),
+                        "--no-pdf"], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert " trained now" in r.stdout and not [line for line in r.stdout.splitlines()
+                                              if " trained now" in line and "(0 trained now" not in line]
+    for name in (p.stem for p in SECTIONS):
+        assert markdown_outputs(tmp_path / "again" / "executed" / f"{name}.ipynb") == \
+            markdown_outputs(out / "executed" / f"{name}.ipynb"), name
+
+
 def test_a_partial_rerun_trains_nothing_says_the_same_and_leaves_the_report_alone(tiny_report):
     out, env, first = tiny_report
     runs = {p: p.stat().st_mtime_ns for p in (out.parent / "runs").glob("*.npz")}
@@ -171,9 +184,11 @@ def test_a_partial_rerun_trains_nothing_says_the_same_and_leaves_the_report_alon
     assert "02_training" in r.stdout and f"8 runs (0 trained now, 8 reused from {out.parent / 'runs'})" in r.stdout
     assert "(8 trained now, 0 reused" in first.stdout
     # the partial report went to its own place and says what it is; the first report is untouched
-    partial = out.parent / "partial"
+    partial = out.parent / "partial-custom"
     assert {name: (out / name).read_bytes() for name in ("report.html", "summary.json")} == before
-    assert "Partial run, not the full report:</strong> sections 02, 03 only" in (partial / "report.html").read_text()
+    html = (partial / "report.html").read_text()
+    assert "Partial custom run, not the full report:</strong> sections 02, 03 only; overrides " in html
+    assert 'n_epochs = 3' in html
     # the report describes the results, not the cache: the text of a cached rerun is that of the first run
     for name in ("02_training", "03_weights"):
         assert markdown_outputs(partial / "executed" / f"{name}.ipynb") == markdown_outputs(out / "executed" /
@@ -186,9 +201,9 @@ def test_a_quick_run_has_its_own_place_and_shows_the_values_it_used(tiny_report)
     r = subprocess.run([sys.executable, "-m", "assignment1.report", *TINY, "--quick", "-p", "quick_epochs", "2",
                         "--no-pdf"], capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr
-    quick = out.parent / "quick"
+    quick = out.parent / "quick-custom"
     html = (quick / "report.html").read_text()
-    assert html.index("Quick run, not the full report:") < html.index("Contents")  # the first thing a reader sees
+    assert html.index("Quick custom run, not the full report:") < html.index("Contents")  # what a reader sees first
     assert "1 seed and at most 2 epochs per run" in html
     summary = json.loads((quick / "summary.json").read_text())
     # Provenance and summary.json show what the runs used (quick mode applied), not the values asked for
@@ -201,16 +216,22 @@ def test_a_quick_run_has_its_own_place_and_shows_the_values_it_used(tiny_report)
 def test_kinds_of_run_and_where_they_go(tmp_path):
     declared = {name: params.declared(name) for name in params.sections()}
     everything = params.sections()
-    assert runner.kind_of(everything, {}, declared) == "full"
+    assert runner.kinds_of(everything, {}, declared) == []
     # where the data is and how many processes train change no result
     neutral = {"data_dir": "/x", "n_jobs": 1, "quick": False, "n_epochs": 40}
-    assert runner.kind_of(everything, neutral, declared) == "full"
-    assert runner.kind_of(everything, {"n_epochs": 10}, declared) == "custom"
-    assert runner.kind_of(everything, {"quick": True}, declared) == "quick"
-    assert runner.kind_of(everything[1:3], {"quick": True}, declared) == "partial"
-    assert runner.report_dir("full", tmp_path) == tmp_path
-    assert runner.report_dir("quick", tmp_path) == tmp_path / "quick"
-    assert runner.report_dir("quick", tmp_path, out=str(tmp_path / "mine")) == tmp_path / "mine"
+    assert runner.kinds_of(everything, neutral, declared) == []
+    assert runner.kinds_of(everything, {"n_epochs": 10}, declared) == ["custom"]
+    assert runner.kinds_of(everything, {"quick": True}, declared) == ["quick"]
+    assert runner.kinds_of(everything[1:3], {"quick": True, "n_epochs": 2}, declared) == ["partial", "quick", "custom"]
+    # each combination has its own place
+    assert runner.report_dir([], tmp_path) == tmp_path
+    assert runner.report_dir(["quick"], tmp_path) == tmp_path / "quick"
+    assert runner.report_dir(["partial", "quick"], tmp_path) == tmp_path / "partial-quick"
+    assert runner.report_dir(["quick"], tmp_path, out=str(tmp_path / "mine")) == tmp_path / "mine"
+    # and the first line says all that makes it not the full report
+    used = {n: vars(params.resolve({**declared[n], "quick": True})) for n in everything[1:3]}
+    line = runner.banner(["partial", "quick"], everything[1:3], {"quick": True}, declared, used)
+    assert line.startswith("**Partial quick run, not the full report:** sections 02, 03 only; 1 seed and at most 3 ")
 
 
 def test_unknown_or_bad_parameters_are_refused_before_anything_runs(tmp_path, tiny_env, capsys):
@@ -244,7 +265,7 @@ def test_failing_section_keeps_previous_report_and_names_the_cell(tmp_path, tiny
         if nb_path.stem == "02_training":
             nb.cells.insert(4, nbformat.v4.new_code_cell('raise RuntimeError("boom in section 2")'))
         nbformat.write(nb, root / "notebooks" / nb_path.name)
-    out = tmp_path / "reports" / "partial"
+    out = tmp_path / "reports" / "partial-custom"
     out.mkdir(parents=True)
     (out / "report.html").write_text("previous report")
     r = subprocess.run([sys.executable, "-m", "assignment1.report", "--sections", "01", "02", "-p", "val_size", "50",

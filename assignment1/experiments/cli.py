@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
-from .. import data, fetch, model, validate
+from .. import data, fetch, validate
 from ..config import SETTINGS, RunConfig
 from . import paths
-from .runs import ENGINES
+from .runs import train_run, with_test
 
 SHORT = {"n_epochs": "--epochs", "n_batch": "--batch"}
 
@@ -79,8 +78,6 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
             p.add_argument(*flags, dest=name, nargs="*", type=typed, default=f.default, help=f.metadata["help"])
         else:
             p.add_argument(*flags, dest=name, type=typed, default=f.default, help=f.metadata["help"])
-    p.add_argument("--workers", type=int, choices=(1, 2), default=2 if (os.cpu_count() or 1) > 1 else 1,
-                   help="fast engine: 1, or 2 to gather and evaluate in a second process (same results)")
     p.add_argument("--json", type=Path, help="write results and per-epoch history to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_data_args(p)
@@ -108,10 +105,9 @@ def _train(a: argparse.Namespace) -> int:
         def show(history: dict) -> None:  # progress only: nothing it returns could stop the run
             bar.update(len(history["epoch"]) - bar.n)
 
-        extra = {"workers": a.workers} if cfg.engine == "fast" else {}
-        r = ENGINES[cfg.engine](ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, cfg, on_epoch=show, **extra)
+        r = train_run(cfg, ds, on_epoch=show)  # the run the report would store for these settings
     seconds = time.perf_counter() - t0
-    test = model.evaluate(r.W, r.b, ds.test.X, ds.test.Y, cfg.lam, cfg.loss)
+    test = with_test(r, ds).test
     epochs = len(r.history["epoch"])
     status = f"DIVERGED after epoch {epochs}; " if r.diverged else ""
     print(f"{status}test loss {test['loss']:.4f}  cost {test['cost']:.4f}  accuracy {test['acc']:.4f}"

@@ -177,8 +177,8 @@ class Explorer:
 
     def _run(self, cfg: RunConfig, pressed: float) -> None:
         try:
-            store, key = self.experiments.store, self.experiments.key(cfg)
-            result = stored = store.load(key)
+            key = self.experiments.key(cfg)
+            result = stored = self.experiments.load(key, cfg)
             stopped = False
             if stored is None:
                 self.status.value = f"training {cfg.label}, seed {cfg.seed} ..."
@@ -193,7 +193,7 @@ class Explorer:
                     drawer.join()
                 stopped = len(result.history["epoch"]) < cfg.n_epochs and not result.diverged
                 if not stopped:  # a stopped run is not the run its configuration describes
-                    store.save(key, result)
+                    self.experiments.store.save(key, result)
             self.finished.append(Finished(result, cached=stored is not None, seconds=time.perf_counter() - pressed,
                                           stopped=stopped))
             self._live = None

@@ -15,6 +15,7 @@ Environment variables (an empty value counts as unset):
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 #: The project root: the directory holding ``pyproject.toml`` (the package is
@@ -51,3 +52,23 @@ def data_source(url: str | None = None, md5: str | None = None) -> tuple[str | N
     source, or the official archive.
     """
     return _chosen(url, "CIFAR10_URL") or None, _chosen(md5, "CIFAR10_MD5").lower() or None
+
+
+class PlaceError(ValueError):
+    """A place the user named that cannot be used, said in one line with what to do."""
+
+
+def usable_dir(path: Path, what: str, fix: str) -> Path:
+    """``path``, made if missing, once it is known to be a directory this process can write in.
+
+    Raises :class:`PlaceError` naming ``what`` and ``path``, and saying ``fix``, if it is not.
+    """
+    if path.exists() and not path.is_dir():
+        raise PlaceError(f"{what} {path} is a file, not a directory: {fix}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise PlaceError(f"cannot write in {what} {path} ({e.strerror or e}): {fix}") from None
+    return path

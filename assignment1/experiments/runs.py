@@ -1,34 +1,44 @@
 """Training runs: one run's result, and many runs on one data source, stored ones reused.
 
-Independent runs execute in parallel processes through joblib, each with one
-BLAS thread, so results do not depend on how they were scheduled; under
+Runs to train are grouped into sweeps (runs that read the same batches train
+in one pass, :mod:`assignment1.sweep`), and the sweeps execute in parallel
+processes through joblib, each with one BLAS thread, largest first; a run's
+numbers do not depend on its sweep or its process. Under
 ``joblib.parallel_config(backend="dask")`` they go to a Dask cluster instead.
-Each finished run is stored as soon as it arrives (:mod:`.store`), so an
-interrupted sweep resumes from what was done.
+Each finished run is stored as soon as its sweep arrives (:mod:`.store`), so
+an interrupted report resumes from what was done.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from .. import data, fetch, model, train, train_fast
+from .. import data, fetch, model, sweep, train
 from ..config import RunConfig
 from . import paths
 from .progress import ProgressFile, named_directory
 from .store import RunResult, RunStore, run_key
 
+
+def train_alone(X, Y, X_val, Y_val, cfg: RunConfig, on_epoch=None, stop=None) -> train.TrainResult:
+    """One run through :mod:`assignment1.sweep`, a sweep of one: the same arguments as :func:`train.train`."""
+    show = None if on_epoch is None else (lambda _, history: on_epoch(history))
+    return sweep.train(X, Y, X_val, Y_val, [cfg], on_epoch=show, stop=stop)[0]
+
+
 #: The two training loops by name: the textbook one and the fast one. Results agree to rounding.
-ENGINES = {"plain": train.train, "fast": train_fast.train}
+ENGINES = {"plain": train.train, "fast": train_alone}
 
 
 def grid(settings: Iterable, seeds: Iterable[int], **common) -> list[RunConfig]:
@@ -42,14 +52,26 @@ def train_run(cfg: RunConfig, ds: data.Dataset, on_epoch: Callable[[dict], objec
     """Train ``cfg`` on ``ds``'s training split with its engine; the test set is not looked at.
 
     ``on_epoch(history)`` shows progress; only ``stop`` ends a run early (see :func:`assignment1.train.train`).
-    BLAS runs on one thread: a product split among threads may round differently, and a run's
-    numbers must not depend on the process it ran in (the report's runs go to parallel workers).
     """
-    t0 = time.perf_counter()
+    return train_sweep([cfg], ds, [on_epoch], stop)[0]
+
+
+def train_sweep(cfgs: list[RunConfig], ds: data.Dataset, on_epoch: list | None = None,
+                stop: threading.Event | None = None) -> list[RunResult]:
+    """Train ``cfgs`` together (runs that :func:`assignment1.sweep.shared` groups; one, for the plain engine).
+
+    ``on_epoch[i](history)`` shows the progress of run ``i``. BLAS runs on one thread: a product split
+    among threads may round differently, and a run's numbers must not depend on the process it ran in.
+    """
+    shows = on_epoch or [None] * len(cfgs)
     with threadpool_limits(limits=1):
-        r = ENGINES[cfg.engine](ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, cfg, on_epoch=on_epoch, stop=stop)
-    return RunResult(config=cfg, W=r.W, b=r.b, history=r.history, diverged=r.diverged, test=None,
-                     test_pred=None, test_p_true=None, seconds=time.perf_counter() - t0)
+        if cfgs[0].engine == "plain":
+            trained = [train.train(ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, cfgs[0], shows[0], stop)]
+        else:
+            trained = sweep.train(ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, cfgs, stop=stop,
+                                  on_epoch=lambda i, history: shows[i](history) if shows[i] else None)
+    return [RunResult(config=c, W=r.W, b=r.b, history=r.history, diverged=r.diverged, test=None, test_pred=None,
+                      test_p_true=None, seconds=sum(r.history["seconds"])) for c, r in zip(cfgs, trained)]
 
 
 def with_test(r: RunResult, ds: data.Dataset) -> RunResult:
@@ -71,16 +93,73 @@ def _dataset(data_dir: str, url: str | None, md5: str | None, val_size: int, nor
     return data.load_cifar10(data_dir, val_size, normalize, dtype, url=url, md5=md5, progress=False)
 
 
-def _run_one(cfg: RunConfig, key: str, source: tuple, progress_dir: str | None, test: bool) -> RunResult:
-    """Train one configuration (in a worker) and, if ``test``, evaluate it on the test set."""
-    ds = _dataset(*source, cfg.val_size, cfg.normalize, cfg.dtype)
-    progress_file = ProgressFile(progress_dir, key, cfg) if progress_dir else None
+@functools.cache
+def exit_with_parent(interval: float = 1.0) -> None:
+    """From now on, end this process as soon as the process that started it is gone.
+
+    A worker whose report was killed (even by SIGKILL, which leaves no time to
+    stop it) would otherwise go on training for nobody, holding its memory.
+    """
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
+def _train_sweep(cfgs: list[RunConfig], keys: list[str], source: tuple, progress_dir: str | None,
+                 test: bool) -> list[RunResult]:
+    """Train one sweep (in a worker) and, if ``test``, evaluate its runs on the test set."""
+    exit_with_parent()
+    ds = _dataset(*source, cfgs[0].val_size, cfgs[0].normalize, cfgs[0].dtype)
+    files = [ProgressFile(progress_dir, k, c) for k, c in zip(keys, cfgs)] if progress_dir else []
     try:
-        result = train_run(cfg, ds, progress_file)
+        results = train_sweep(cfgs, ds, files or None)
     finally:
-        if progress_file is not None:
-            progress_file.close()
-    return with_test(result, ds) if test else result
+        for f in files:
+            f.close()
+    return [with_test(r, ds) for r in results] if test else results
+
+
+def cost(cfgs: list[RunConfig]) -> int:
+    """Roughly what a sweep costs, in epochs of one run: its longest run, plus one more for each run-epoch."""
+    return max(c.n_epochs for c in cfgs) + sum(c.n_epochs for c in cfgs)
+
+
+#: What starting a worker process and loading the data into it costs, in epochs of one run (about 3 s).
+WORKER_COST = 15
+
+
+def schedule(cfgs: list[RunConfig], workers: int) -> tuple[list[list[int]], int]:
+    """The runs to train, as sweeps (lists of indices into ``cfgs``), largest first, and the worker
+    processes to train them in (1: here, one after another).
+
+    Runs that can share their batches form one sweep (plain-engine runs train alone). A sweep is then
+    halved while that shortens the greedy placement of the sweeps on ``workers`` processes by more than
+    a worker costs to start, so that no process waits idle at the end for one long sweep.
+    """
+    groups: dict = {}
+    for i, c in enumerate(cfgs):
+        groups.setdefault((c.engine, sweep.shared(c)) if c.engine == "fast" else i, []).append(i)
+
+    def makespan(sweeps):  # largest first, each to the least loaded process; one sweep trains where it is
+        loads = [0] * workers
+        for s in sorted(sweeps, key=lambda s: -cost([cfgs[i] for i in s])):
+            loads[loads.index(min(loads))] += cost([cfgs[i] for i in s])
+        return max(loads) + (WORKER_COST if len(sweeps) > 1 and workers > 1 else 0)
+
+    sweeps = list(groups.values())
+    while True:
+        largest = max(sweeps, key=len)
+        halved = [s for s in sweeps if s is not largest] + [largest[:len(largest) // 2], largest[len(largest) // 2:]]
+        if len(largest) < 2 or makespan(halved) >= makespan(sweeps):
+            alone = sum(cost([cfgs[i] for i in s]) for s in sweeps)  # all here, with no worker to start
+            return sorted(sweeps, key=lambda s: -cost([cfgs[i] for i in s])), 1 if alone <= makespan(sweeps) \
+                else workers
+        sweeps = halved
 
 
 class Experiments:
@@ -120,30 +199,72 @@ class Experiments:
     def key(self, cfg: RunConfig) -> str:
         return run_key(cfg, self.provenance["files"])
 
+    def problem(self, r: RunResult, cfg: RunConfig) -> str | None:
+        """What is wrong with stored run ``r`` as the run ``cfg`` on this data, or None."""
+        K, n = len(self.label_names), len(r.history.get("epoch", []))
+        n_test = self.n_images // len(fetch.TRAIN_BATCHES)  # the test batch is as large as each training batch
+        if r.config != cfg:
+            return "it holds the run of another configuration"
+        if r.W.shape != (K, data.D) or r.b.shape != (K,) or r.W.dtype != cfg.dtype or r.b.dtype != cfg.dtype:
+            return (f"W is {r.W.shape} {r.W.dtype} and b {r.b.shape} {r.b.dtype}, not ({K}, {data.D}) and ({K},) "
+                    f"{cfg.dtype}")
+        if set(r.history) != set(train.empty_history()) or {len(v) for v in r.history.values()} != {n} \
+                or not (n == cfg.n_epochs or (r.diverged and n < cfg.n_epochs)):
+            return f"its history is not one of {cfg.n_epochs} epochs"
+        if r.test is not None and (r.test_pred.shape != (n_test,) or r.test_p_true.shape != (n_test,)):
+            return f"its test predictions cover {r.test_pred.size} of the {n_test} test images"
+        return None
+
+    def load(self, key: str, cfg: RunConfig) -> RunResult | None:
+        """The stored run of ``cfg`` under ``key``, checked against it and the data (see :meth:`RunStore.load`)."""
+        return self.store.load(key, lambda r: self.problem(r, cfg))
+
     def run(self, configs: list[RunConfig], test: bool = True) -> list[RunResult]:
-        """Results for ``configs``, in order: stored ones reused, the others trained (in parallel).
+        """Results for ``configs``, in order: stored ones reused, the others trained (in sweeps, in parallel).
 
         Every configuration is checked against the data's size before any is
         trained. With ``test=False`` the test set is not looked at (results have
         ``test=None`` unless a stored run already had it); with ``test=True`` a
         stored run that lacks it gets it now. Each finished run is stored as soon as it arrives.
+        A run that another process is training (one sharing the store) is waited for, not trained again.
         """
         for cfg in configs:
             cfg.check_data_size(self.n_images)
         keys = [self.key(c) for c in configs]
-        done = {k: r for k in dict.fromkeys(keys) if (r := self.store.load(k)) is not None}
-        todo = {k: c for k, c in zip(keys, configs) if k not in done}
-        if todo:
-            tasks = (delayed(_run_one)(c, k, self.source, self.progress_dir, test) for k, c in todo.items())
-            results = Parallel(n_jobs=1 if len(todo) == 1 else self.n_jobs, return_as="generator_unordered")(tasks)
-            for r in tqdm(results, total=len(todo), desc="training runs", unit="run", disable=not self.progress):
-                k = self.key(r.config)
-                self.store.save(k, r)
-                done[k] = r
-            self.n_trained += len(todo)
+        pending, done = dict(zip(keys, configs)), {}
+        while pending:
+            mine = [k for k in pending if self.store.claim(k)]
+            try:
+                # looked for after claiming, so that a run another process stored meanwhile is not trained again
+                found = {k: r for k, c in pending.items() if (r := self.load(k, c)) is not None}
+                todo = {k: pending[k] for k in mine if k not in found}
+                done.update(found | (self._train(todo, test) if todo else {}))
+            finally:
+                for k in mine:
+                    self.store.release(k)
+            pending = {k: c for k, c in pending.items() if k not in done}
+            if pending and not todo:  # another process trains them: their results will be in the store
+                time.sleep(1)
         if test:
             for k, c in zip(keys, configs):
                 if done[k].test is None:
                     done[k] = with_test(done[k], self.dataset(c.val_size, c.normalize, c.dtype))
                     self.store.save(k, done[k])
         return [done[k] for k in keys]
+
+    def _train(self, todo: dict[str, RunConfig], test: bool) -> dict[str, RunResult]:
+        """Train ``todo`` (by key) in sweeps, in parallel; store each run as its sweep arrives."""
+        todo_keys, todo_cfgs = list(todo), list(todo.values())
+        sweeps, processes = schedule(todo_cfgs, effective_n_jobs(self.n_jobs))
+        tasks = (delayed(_train_sweep)([todo_cfgs[i] for i in s], [todo_keys[i] for i in s], self.source,
+                                       self.progress_dir, test) for s in sweeps)
+        done = {}
+        with tqdm(total=len(todo), desc="training runs", unit="run", disable=not self.progress) as bar:
+            for trained in Parallel(n_jobs=processes, return_as="generator_unordered")(tasks):
+                for r in trained:
+                    k = self.key(r.config)
+                    self.store.save(k, r)
+                    done[k] = r
+                bar.update(len(trained))
+        self.n_trained += len(todo)
+        return done

@@ -4,6 +4,9 @@ A run is stored as ``reports/runs/<key>.npz``. The key hashes the run's full
 configuration, the data's checksums and the code of the modules that compute
 results (:data:`RESULT_MODULES`), read as syntax trees without docstrings: a
 change to the code trains afresh; a change to a comment or a docstring does not.
+An entry is checked when it is read; a damaged one is moved to ``damaged/``.
+A process about to train a run claims it (``.<key>.claim``), so that two
+reports sharing the store never train the same run twice.
 """
 
 from __future__ import annotations
@@ -13,18 +16,20 @@ import functools
 import hashlib
 import io
 import json
+import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .. import files
 from ..config import RunConfig
-from ..files import remove_stale_temporaries, write_atomic
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 #: Modules whose code determines a run's numbers, relative to the package.
-RESULT_MODULES = ("config.py", "data.py", "model.py", "train.py", "train_fast.py", "experiments/runs.py")
+RESULT_MODULES = ("config.py", "data.py", "model.py", "train.py", "sweep.py", "experiments/runs.py")
 
 
 @dataclass
@@ -79,13 +84,12 @@ def run_key(cfg: RunConfig, data_files: dict[str, str]) -> str:
 class RunStore:
     """Finished runs on disk, one ``<key>.npz`` each, written atomically and flushed to disk.
 
-    Temporary files left by a process that was killed while writing are removed
-    when a store is opened.
+    Temporary files and claims left by a process that was killed are removed when a store is opened.
     """
 
     def __init__(self, directory: Path):
         self.directory = Path(directory)
-        remove_stale_temporaries(self.directory)
+        files.remove_orphans(self.directory)
 
     def path(self, key: str) -> Path:
         return self.directory / f"{key}.npz"
@@ -99,27 +103,50 @@ class RunStore:
             arrays.update(test_pred=r.test_pred, test_p_true=r.test_p_true)
         buf = io.BytesIO()
         np.savez(buf, **arrays)
-        write_atomic(self.path(key), buf.getvalue(), durable=True)
+        files.write_atomic(self.path(key), buf.getvalue(), durable=True)
 
-    def load(self, key: str) -> RunResult | None:
-        """The stored run, or None if absent; a damaged entry is removed with a warning."""
+    def load(self, key: str, problem: Callable[[RunResult], str | None] = lambda r: None) -> RunResult | None:
+        """The stored run, or None if there is none.
+
+        An entry that cannot be read, or in which ``problem(run)`` finds something
+        wrong, is moved to ``damaged/`` (to be looked at, not lost), said so in one
+        warning line, and reported absent, so that it is trained again.
+        """
         path = self.path(key)
         if not path.exists():
             return None
         try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                tested = meta["test"] is not None
-                return RunResult(config=RunConfig(**meta["config"]), W=z["W"], b=z["b"],
-                                 history=meta["history"], diverged=meta["diverged"], test=meta["test"],
-                                 test_pred=z["test_pred"] if tested else None,
-                                 test_p_true=z["test_p_true"] if tested else None,
-                                 seconds=meta["seconds"])
-        except Exception as e:  # a truncated or garbled file fails in many ways; all mean "recompute"
-            warnings.warn(f"cached run {path.name} is damaged ({type(e).__name__}: {e}); recomputing it",
-                          stacklevel=2)
-            path.unlink(missing_ok=True)
-            return None
+            why = problem(r := read(path))
+        except KeyError as e:
+            why = f"it lacks {e}"
+        except Exception as e:  # truncated, garbled, or not ours: it fails in many ways, all meaning the same
+            why = f"it cannot be read as a stored run ({type(e).__name__})"
+        if why is None:
+            return r
+        aside = self.directory / "damaged" / path.name
+        aside.parent.mkdir(exist_ok=True)
+        os.replace(path, aside)
+        warnings.warn(f"stored run {path} is damaged: {why}; moved to {aside}, and trained again", stacklevel=2)
+        return None
+
+    def claim(self, key: str) -> bool:
+        """Take the training of ``key`` for this process; False while another live process has it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return files.claim(self.directory / f".{key}.claim")
+
+    def release(self, key: str) -> None:
+        (self.directory / f".{key}.claim").unlink(missing_ok=True)
+
+
+def read(path: Path) -> RunResult:
+    """A stored run as written, without checks (see :meth:`RunStore.load`)."""
+    with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        tested = meta["test"] is not None
+        return RunResult(config=RunConfig(**meta["config"]), W=z["W"], b=z["b"], history=meta["history"],
+                         diverged=meta["diverged"], test=meta["test"],
+                         test_pred=z["test_pred"] if tested else None,
+                         test_p_true=z["test_p_true"] if tested else None, seconds=meta["seconds"])
 
 
 def stored_compute(directory: Path) -> tuple[int, float]:

@@ -26,12 +26,15 @@ class LocalKernelManager(AsyncKernelManager):
     kernel caught at the wrong moment logs ``KeyboardInterrupt caught in kernel``
     to the terminal; a section's kernel has finished its work by then, so the
     request to stop is sent alone. ``extra_env`` adds to the kernel's environment
-    (the runner names its progress directory there, see :mod:`assignment1.experiments.progress`).
+    (the runner names its progress directory there, see :mod:`assignment1.experiments.progress`),
+    and what the kernel process itself prints (not its cells' output, which goes to the notebook) goes to
+    ``log_file``: a kernel stopped by Ctrl-C would otherwise fill the terminal with its shutdown.
     """
 
     transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
     socket_dir = Unicode("", config=True, help="directory for the kernel's sockets (the temporary directory if empty)")
     extra_env = Dict(config=True, help="variables added to the kernel's environment")
+    log_file = Unicode("", config=True, help="file for what the kernel process prints (empty: the terminal)")
 
     @default("ip")
     def _ip_default(self):
@@ -46,19 +49,23 @@ class LocalKernelManager(AsyncKernelManager):
     async def _async_pre_start_kernel(self, **kw):
         cmd, kw = await super()._async_pre_start_kernel(**kw)
         kw["env"] = {**kw.get("env", os.environ), **self.extra_env}
+        if self.log_file:
+            with open(self.log_file, "ab") as log:  # the kernel keeps its own copy of the descriptor
+                kw["stdout"] = kw["stderr"] = os.dup(log.fileno())
         return cmd, kw
 
 
 @contextmanager
-def kernel_options(env: dict[str, str]):
+def kernel_options(env: dict[str, str], log_file: Path):
     """papermill's keyword arguments for :class:`LocalKernelManager` kernels with ``env`` added to their
-    environment, over Unix sockets in a private directory (over TCP where there are none)."""
+    environment and their own output in ``log_file``, over Unix sockets in a private directory (over TCP
+    where there are none)."""
     socket_dir = tempfile.mkdtemp(prefix="a1-kernel-")  # short, so the socket paths stay under the length limit
     transport = "ipc" if os.name == "posix" else "tcp"
     try:
         yield {"kernel_manager_class": LocalKernelManager,
                "config": Config({"LocalKernelManager": {"socket_dir": socket_dir, "extra_env": env,
-                                                        "transport": transport}})}
+                                                        "transport": transport, "log_file": str(log_file)}})}
     finally:
         shutil.rmtree(socket_dir, ignore_errors=True)
 

@@ -5,25 +5,30 @@ notebooks declare and against what each accepts, prepares the data, runs the
 sections in order with papermill, and assembles ``report.html``, ``report.pdf``
 and ``summary.json``. Each kind of run writes to its own place, so a quick or
 partial run never replaces the full report: the full report (every section,
-default parameters) goes to ``reports/``, a quick run to ``reports/quick/``, a
-run of some sections to ``reports/partial/``, a run with other parameters to
-``reports/custom/``; ``--out`` chooses another place. A failing section names
-its cell, keeps its executed notebook and leaves the previous report in place.
+default parameters) goes to ``reports/``; a run that is partial (some
+sections), quick, or custom (other parameters) goes to ``reports/<kinds>/``,
+the kinds it is joined by ``-`` (``reports/partial-quick/``); ``--out``
+chooses another place. One report at a time writes to a place. A failing
+section names its cell, keeps its executed notebook and leaves the previous
+report in place.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import signal
 import sys
 import time
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 import yaml
 from tqdm import tqdm
 
-from .. import data, fetch, validate
+from .. import data, fetch, files, validate
 from ..experiments import paths
 from ..experiments.cli import typed
 from ..experiments.progress import PROGRESS_ENV, RunBars
@@ -34,13 +39,23 @@ from .section import records
 
 #: Parameters that say where things are or how fast they run, not what the results are.
 NEUTRAL = frozenset({"data_dir", "data_url", "data_md5", "reports_dir", "n_jobs"})
-KIND_DIRS = {"full": "", "quick": "quick", "partial": "partial", "custom": "custom"}
+#: Set in the environment of the processes a report starts, so that they can be found (and none outlives it).
+REPORT_ENV = "A1_REPORT"
 
 
 def selected(prefixes: list[str] | None = None) -> list[str]:
-    """The sections to run, in order: all, or those whose name starts with one of ``prefixes``."""
+    """The sections to run, in order: all, or those whose name starts with one of ``prefixes``.
+
+    Raises :class:`~assignment1.validate.ParameterError` for a prefix that selects no section.
+    """
     names = params.sections()
-    return [n for n in names if any(n.startswith(s) for s in prefixes)] if prefixes else names
+    if prefixes is None:
+        return names
+    for prefix in prefixes:
+        if not prefix.strip() or not any(n.startswith(prefix) for n in names):
+            raise validate.ParameterError("sections", f"name sections, like {' '.join(n[:2] for n in names)}",
+                                          prefix)
+    return [n for n in names if any(n.startswith(s) for s in prefixes)]
 
 
 def effective(defaults: dict, overrides: dict) -> dict:
@@ -63,38 +78,38 @@ def check_overrides(overrides: dict, declared: dict[str, dict]) -> dict[str, dic
 def changed(overrides: dict, declared: dict[str, dict]) -> dict:
     """The overrides that change results: a value other than a section's default, where it is not neutral."""
     return {k: v for k, v in overrides.items()
-            if k not in NEUTRAL and any(k in d and d[k] != v for d in declared.values())}
+            if k not in NEUTRAL and k != "quick" and any(k in d and d[k] != v for d in declared.values())}
 
 
-def kind_of(names: list[str], overrides: dict, declared: dict[str, dict]) -> str:
-    """``partial`` (some sections), ``quick``, ``custom`` (parameters that change results) or ``full``."""
-    if names != params.sections():
-        return "partial"
-    if overrides.get("quick"):
-        return "quick"
-    return "custom" if changed(overrides, declared) else "full"
+def kinds_of(names: list[str], overrides: dict, declared: dict[str, dict]) -> list[str]:
+    """What makes a run not the full report: ``partial`` (some sections), ``quick``, ``custom`` (parameters that
+    change results); none for the full report."""
+    return [kind for kind, yes in (("partial", names != params.sections()), ("quick", bool(overrides.get("quick"))),
+                                   ("custom", bool(changed(overrides, declared)))) if yes]
 
 
-def banner(kind: str, names: list[str], overrides: dict, declared: dict[str, dict], used: dict[str, dict]) -> str:
-    """The report's first line: what kind of run made it."""
-    changes = ", ".join(f"{k} = {json.dumps(v)}" for k, v in sorted(changed(overrides, declared).items())
-                        if k != "quick")
-    if kind == "full":
+def banner(kinds: list[str], names: list[str], overrides: dict, declared: dict[str, dict],
+           used: dict[str, dict]) -> str:
+    """The report's first line: what kind of run made it, with everything that makes it not the full report."""
+    if not kinds:
         return "**Full report:** every section, with the default parameters."
-    if kind == "quick":
-        some = next(u for u in used.values() if "n_epochs" in u)
-        text = (f"**Quick run, not the full report:** {len(some['seeds'])} seed and at most {some['n_epochs']} "
-                "epochs per run, so the numbers are far from those of the full report.")
-    elif kind == "partial":
-        text = f"**Partial run, not the full report:** sections {', '.join(n[:2] for n in names)} only."
-    else:
-        text = "**Custom run, not the full report:** parameters differ from the defaults."
-    return text + (f" Overrides: {changes}." if changes else "")
+    said = []
+    if "partial" in kinds:
+        said.append(f"sections {', '.join(n[:2] for n in names)} only")
+    training = [u for u in used.values() if "n_epochs" in u]
+    if "quick" in kinds and training:
+        said.append(f"{len(training[0]['seeds'])} seed and at most {training[0]['n_epochs']} epochs per run, so "
+                    "the numbers are far from those of the full report")
+    if "custom" in kinds:
+        said.append("overrides " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in sorted(changed(overrides,
+                                                                                                   declared).items())))
+    title = " ".join(kinds).capitalize()
+    return f"**{title} run, not the full report:** {'; '.join(said) or 'quick mode'}."
 
 
-def report_dir(kind: str, reports_dir: Path, out: str | None = None) -> Path:
-    """Where a run of this kind writes: ``out`` if given, else its own directory under ``reports_dir``."""
-    return Path(out).expanduser().resolve() if out else reports_dir / KIND_DIRS[kind]
+def report_dir(kinds: list[str], reports_dir: Path, out: str | None = None) -> Path:
+    """Where a run of these kinds writes: ``out`` if given, else its own directory under ``reports_dir``."""
+    return Path(out).expanduser().resolve() if out else reports_dir / "-".join(kinds)
 
 
 def section_line(name: str, seconds: float, compute: dict | None, store_dir: Path) -> str:
@@ -108,16 +123,18 @@ def section_line(name: str, seconds: float, compute: dict | None, store_dir: Pat
 
 def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool = False, pdf: bool = True,
         out: str | None = None, paper: str = "a4", log=print) -> int:
-    """Run the report; return the exit status (0 ok, 1 a section or the data failed, 2 bad parameters)."""
-    names = selected(sections)
-    if not names:
-        log(f"error: no section notebooks match {sections} in {paths.NOTEBOOKS_DIR}")
-        return 2
+    """Run the report; return the exit status (0 ok, 1 a section or the data failed, 2 bad parameters or places)."""
     # Names are checked against every section, so one set of overrides serves any subset.
     declared = {name: params.declared(name) for name in params.sections()}
     try:
+        names = selected(sections)
         used = {name: values for name, values in check_overrides(overrides, declared).items() if name in names}
-    except validate.ParameterError as e:
+        kinds = kinds_of(names, overrides, declared)
+        reports = paths.usable_dir(paths.reports_dir(overrides.get("reports_dir")), "the reports directory",
+                                   "name another with A1_REPORTS_DIR or -p reports_dir")
+        out_dir = paths.usable_dir(report_dir(kinds, reports, out), "the report's directory",
+                                   "name another with --out (make report OUT=...)")
+    except (validate.ParameterError, paths.PlaceError) as e:
         log(f"error: {e}")
         return 2
     try:
@@ -133,23 +150,28 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
         log(f"error: {e}")
         return 2
 
-    kind = kind_of(names, overrides, declared)
-    reports = paths.reports_dir(overrides.get("reports_dir"))
-    out_dir = report_dir(kind, reports, out)
-    status = _execute(names, {**overrides, "reports_dir": str(reports)}, declared, out_dir, reports, log)
-    if status:
-        return status
-    executed = [out_dir / "executed" / f"{n}.ipynb" for n in names]
-    tables, compute = {}, {}
-    for name, path in zip(names, executed):
-        tables[name], section_compute = records(path)
-        if section_compute is not None:  # sections without runs are left out
-            compute[name] = section_compute
-    closing = assemble.provenance_markdown(provenance, used, compute, assemble.software())
-    summary = assemble.summary(provenance, used, tables)
-    written = assemble.write_report(executed, out_dir, closing, summary,
-                                    banner=banner(kind, names, overrides, declared, used), show_code=show_code,
-                                    pdf=pdf, paper=paper)
+    lock = out_dir / ".report.lock"
+    if not files.claim(lock):
+        log(f"error: another report (process {files.holder(lock)}) is writing to {out_dir}: wait for it to end, "
+            "or write elsewhere with --out")
+        return 1
+    try:
+        status = _execute(names, {**overrides, "reports_dir": str(reports)}, declared, out_dir, reports, log)
+        if status:
+            return status
+        executed = [out_dir / "executed" / f"{n}.ipynb" for n in names]
+        tables, compute = {}, {}
+        for name, path in zip(names, executed):
+            tables[name], section_compute = records(path)
+            if section_compute is not None:  # sections without runs are left out
+                compute[name] = section_compute
+        closing = assemble.provenance_markdown(provenance, used, compute, assemble.software())
+        summary = assemble.summary(provenance, used, tables)
+        written = assemble.write_report(executed, out_dir, closing, summary,
+                                        banner=banner(kinds, names, overrides, declared, used), show_code=show_code,
+                                        pdf=pdf, paper=paper)
+    finally:
+        lock.unlink(missing_ok=True)
     for note in written.pop("notes", []):
         log(note)
     for path in written.values():
@@ -163,7 +185,8 @@ def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, r
     (out_dir / "executed").mkdir(parents=True, exist_ok=True)
     total = 0.0
     try:
-        with kernel_options({PROGRESS_ENV: str(progress_dir)}) as kernel, RunBars(progress_dir) as bars, \
+        env = {PROGRESS_ENV: str(progress_dir), REPORT_ENV: uuid.uuid4().hex}
+        with kernel_options(env, out_dir / "kernels.log") as kernel, RunBars(progress_dir) as bars, \
                 tqdm(names, desc="report sections", unit="section", position=0, disable=not bars.live) as bar:
             for name in bar:
                 bar.set_postfix_str(name)
@@ -181,6 +204,8 @@ def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, r
                 for line in warnings_in(out):
                     log(f"warning in {name}: {line}")
     except KeyboardInterrupt:
+        # the cell under way ends with its kernel; asyncio would report that task's error at exit as news
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         log("interrupted: finished runs are stored; rerun to resume from them")
         return 130
     log(f"all sections: {total:.0f} s")
@@ -216,7 +241,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]
             overrides.update(_yaml_mapping(text, "-y"))
     except ValueError as e:
         parser.exit(2, f"error: {e}\n")
-    overrides.update({name: typed(value) for name, value in args.parameters})
+    for name, value in args.parameters:
+        if value.lstrip().startswith(("[", "{")):  # papermill's -p would pass the text, not the list
+            parser.exit(2, f"error: -p {name} {value}: -p passes a number, True/False or text; a list needs YAML: "
+                           f"-y '{name}: {value}'\n")
+        overrides[name] = typed(value)
     overrides.update(dict(args.parameters_raw))
     if args.quick:
         overrides["quick"] = True
@@ -235,8 +264,13 @@ def _yaml_mapping(text: str, where: str) -> dict:
     return value
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # a polite kill (timeout, kill) ends the report as Ctrl-C does: kernels stopped
+
+
 def main(argv: list[str] | None = None) -> int:
     args, overrides = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr if message.startswith(("error", "interrupted")) else sys.stdout)
