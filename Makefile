@@ -16,7 +16,7 @@ REPORT_ARGS = $(if $(filter 1 yes true True,$(QUICK)),--quick) $(if $(SECTIONS),
 
 REPORTS := $(or $(A1_REPORTS_DIR),reports)
 # the locked extras (requirements/<extra>.txt); bench's PyTorch is installed on top, unlocked
-LOCKED_EXTRAS := dev lab browser dask
+LOCKED_EXTRAS := dev lab browser dask postgres
 comma := ,
 UV_COMPILE = $(UV_VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes
 LOCK_FILES := requirements/build.txt requirements/runtime.txt $(foreach e,$(LOCKED_EXTRAS),requirements/$(e).txt)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -21,6 +22,7 @@ LOSSES = tuple(model.LOSSES)
 NORMALIZATIONS = ("per_feature", "global")
 DTYPES = ("float32", "float64")
 ENGINES = ("fast", "plain")
+SCHEDULES = ("step", "cosine")
 
 
 def _milestones(name: str, value) -> tuple[int, ...]:
@@ -31,6 +33,13 @@ def _milestones(name: str, value) -> tuple[int, ...]:
     return tuple(epochs)
 
 
+def _fraction(name: str, value) -> float:
+    value = validate.non_negative(name, value)
+    if value >= 1:
+        raise validate.ParameterError(name, "be a fraction from 0 up to (not including) 1", value)
+    return value
+
+
 def _setting(default, check, help: str):
     return field(default=default, metadata={"check": check, "help": help})
 
@@ -39,11 +48,15 @@ def _setting(default, check, help: str):
 class RunConfig:
     """Everything that determines one training run, with the data and the code.
 
-    ``eta`` is the learning rate of epoch 0; it is multiplied by ``decay_factor``
-    at each of the ``milestones`` (0-based epochs), so ``milestones=(40, 80)``
-    gives ``eta`` for epochs 0-39, ``eta * decay_factor`` for 40-79 and ``eta *
-    decay_factor**2`` from 80 on. ``engine`` names the training loop: ``fast``
-    (:mod:`assignment1.sweep`) or ``plain`` (:mod:`assignment1.train`).
+    ``eta`` is the learning rate of epoch 0. With the ``step`` schedule it is
+    multiplied by ``decay_factor`` at each of the ``milestones`` (0-based
+    epochs), so ``milestones=(40, 80)`` gives ``eta`` for epochs 0-39, ``eta *
+    decay_factor`` for 40-79 and ``eta * decay_factor**2`` from 80 on (no
+    milestones: a constant rate); with ``cosine`` it falls to 0 along half a
+    cosine over the ``n_epochs``. ``average > 0`` makes the run's weights the mean
+    of its end-of-epoch weights over that last fraction of its epochs (Polyak
+    averaging); the loss is still that of one linear layer. ``engine`` names the
+    training loop: ``fast`` (:mod:`assignment1.sweep`) or ``plain`` (:mod:`assignment1.train`).
     """
 
     lam: float = _setting(0.1, validate.non_negative, "L2 regularization strength")
@@ -56,6 +69,9 @@ class RunConfig:
     flip: bool = _setting(False, validate.flag, "mirror each image of a batch with probability 0.5")
     milestones: tuple[int, ...] = _setting((), _milestones, "epochs (0-based) at which eta is multiplied by decay")
     decay_factor: float = _setting(0.1, validate.positive, "factor applied to eta at each milestone")
+    schedule: str = _setting("step", partial(validate.choice, allowed=SCHEDULES),
+                             "step: eta times decay_factor at each milestone; cosine: eta down to 0 along a cosine")
+    average: float = _setting(0.0, _fraction, "fraction of the last epochs whose weights are averaged (0: none)")
     val_size: int = _setting(5000, partial(validate.integer, low=1), "images held out of training for validation")
     normalize: str = _setting("per_feature", partial(validate.choice, allowed=NORMALIZATIONS),
                               "standardize per feature, or by one global mean and std")
@@ -87,23 +103,35 @@ class RunConfig:
 
     def eta_at(self, epoch: int) -> float:
         """The learning rate of ``epoch`` (0-based)."""
+        if self.schedule == "cosine":
+            return self.eta * (1 + math.cos(math.pi * epoch / self.n_epochs)) / 2
         return self.eta * self.decay_factor ** sum(epoch >= m for m in self.milestones)
+
+    @property
+    def first_averaged(self) -> int:
+        """The first epoch (0-based) whose end-of-epoch weights the run's weights average (``n_epochs``: none)."""
+        return self.n_epochs - round(self.average * self.n_epochs)
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     @property
     def eta_text(self) -> str:
-        """The learning rate as tables show it: a constant, or where it starts and when it drops."""
+        """The learning rate as tables show it: a constant, or where it starts and how it falls."""
+        if self.schedule == "cosine":
+            return f"{self.eta:g}, cosine to 0"
         if not self.milestones:
             return f"{self.eta:g} constant"
         return f"{self.eta:g}, x{self.decay_factor:g} at epochs {', '.join(map(str, self.milestones))}"
 
     @property
     def label(self) -> str:
-        """The setting in a few words: ``lam=0.1, eta=0.001`` (with the loss, flips and schedule if any)."""
-        parts = [f"lam={self.lam:g}", f"eta={self.eta_text if self.milestones else format(self.eta, 'g')}"]
-        return ", ".join(parts + ([self.loss] if self.loss != "ce" else []) + (["flip"] if self.flip else []))
+        """The setting in a few words: ``lam=0.1, eta=0.001`` (with the loss, flips, schedule and average if any)."""
+        varies = self.milestones or self.schedule != "step"
+        parts = [f"lam={self.lam:g}", f"eta={self.eta_text if varies else format(self.eta, 'g')}"]
+        parts += [self.loss] if self.loss != "ce" else []
+        parts += ["flip"] if self.flip else []
+        return ", ".join(parts + ([f"average of the last {self.average:g}"] if self.average else []))
 
     def setting_id(self) -> str:
         """What identifies the setting: every field but the seed (the runs of one setting share it)."""

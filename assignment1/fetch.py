@@ -20,6 +20,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .files import write_atomic
+from . import files
 
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -259,12 +260,31 @@ def prepare(data_dir: str | os.PathLike, url: str | None = None, md5: str | None
     them against their recorded md5s, and otherwise the official archive is
     fetched. A missing or damaged batch is named through ``notify`` (default: a
     line on stderr) and extracted again from the recorded source. A failed fetch
-    leaves no directory behind that it created.
+    leaves no directory behind that it created. Processes preparing one
+    directory at once take turns: the later ones find the work done.
     """
     directory = Path(data_dir)
     if directory.exists() and not directory.is_dir():
         raise DataError(f"data directory {directory} is a file, not a directory: point A1_DATA_DIR (or --data-dir, "
                         "or the data_dir parameter) at a directory")
+    created = _missing_ancestors(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = directory / ".prepare.lock"
+    while not files.claim(lock):
+        time.sleep(0.2)
+    try:
+        return _prepare(directory, url, md5, progress, notify)
+    except DataError:
+        lock.unlink()
+        for d in created:  # deepest first; a directory that holds anything is kept
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _prepare(directory: Path, url: str | None, md5: str | None, progress: bool, notify) -> dict:
     damaged = []
     try:
         known = read_provenance(directory)
@@ -280,28 +300,24 @@ def prepare(data_dir: str | os.PathLike, url: str | None = None, md5: str | None
         if not damaged:
             return known
         (notify or _to_stderr)(f"{'; '.join(damaged)}: extracting the data again from {url}")
-    created = _missing_ancestors(directory)
     try:
         archive = obtain_archive(url, md5, directory, progress=progress)
         safe_extract(archive, directory)
-        files = _verify_batches(batch_dir)
+        batches = _verify_batches(batch_dir)
     except DataError as e:
-        for d in created:  # deepest first; a directory that holds anything is kept
-            with contextlib.suppress(OSError):
-                d.rmdir()
         if damaged:
             raise DataError(f"{'; '.join(damaged)}, and extracting again failed: {e}") from e
         raise
-    mismatched = sorted(n for n, h in files.items() if h != OFFICIAL_BATCH_MD5[n])
+    mismatched = sorted(n for n, h in batches.items() if h != OFFICIAL_BATCH_MD5[n])
     provenance = {
         "source": url,
         "archive_md5": md5,
-        "files": files,
+        "files": batches,
         "official": md5 == OFFICIAL_MD5 and not mismatched,
         "mismatched": mismatched,
         "batch_dir": str(batch_dir),
     }
-    write_atomic(directory / PROVENANCE_NAME, json.dumps(provenance, indent=2) + "\n")
+    files.write_atomic(directory / PROVENANCE_NAME, json.dumps(provenance, indent=2) + "\n")
     return provenance
 
 

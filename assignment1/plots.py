@@ -158,6 +158,39 @@ def confusion_figure(C: np.ndarray, class_names: Sequence[str]) -> Figure:
     return fig
 
 
+def search_figure(finals: Sequence[tuple[int, str, float | None]], curves: Sequence[tuple[int, str, Sequence]],
+                  importances: dict[str, float]) -> Figure:
+    """A search in three panels: each trial's final validation accuracy with the best so far (``finals``:
+    ``(trial, state, value)``), every trial's validation accuracy as its epochs went, pruned ones in grey
+    (``curves``: ``(trial, state, [(percent of its epochs done, value)])``), and how much each parameter
+    explains (``importances``)."""
+    fig, axes = _figure(1, 3, MAX_WIDTH, 2.4)
+    ax = axes[0, 0]
+    for state, marker in (("complete", "o"), ("pruned", "x")):
+        done = [(n, v) for n, s, v in finals if s == state and v is not None]
+        ax.plot([n for n, _ in done], [v for _, v in done], marker, markersize=3, linestyle="none", label=state)
+    best, best_line = -np.inf, []
+    for n, s, v in finals:
+        best = max(best, v if s == "complete" and v is not None else -np.inf)
+        best_line.append((n, best))
+    ax.step([n for n, _ in best_line], [v for _, v in best_line], where="post", color="black", linewidth=1,
+            label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation accuracy")
+    ax.legend()
+    ax = axes[0, 1]
+    for _, state, points in curves:
+        ax.plot([x for x, _ in points], [v for _, v in points], color="0.7" if state == "pruned" else "tab:blue",
+                linewidth=0.8)
+    ax.set_xlabel("% of the trial's epochs")
+    ax.grid(alpha=0.3)
+    ax = axes[0, 2]
+    names = list(importances)[::-1]
+    ax.barh(names, [importances[n] for n in names])
+    ax.set_xlabel("importance")
+    return fig
+
+
 def image_grid(images: np.ndarray, titles: Sequence[str], cols: int = 8) -> Figure:
     """``images: (n, 32, 32, 3)`` uint8 in a grid, each with its title."""
     rows = max(1, -(-len(images) // cols))

@@ -117,6 +117,8 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
     y, (n, d), K = Y.argmax(axis=1), X.shape, Y.shape[1]
     init_seq, shuffle_rng, flip_rng = plain.random_streams(first.seed)
     params = {i: plain.init_params(K, d, init_seq, c.init_std, first.dtype) for i, c in enumerate(cfgs)}
+    averages = {i: (W.copy(), b.copy()) for i, (W, b) in params.items()}
+    kept = {i: (W.copy(), b.copy()) for i, (W, b) in params.items()}  # each run's weights after its last epoch
     histories = [plain.empty_history() for _ in cfgs]
     results: list[TrainResult | None] = [None] * len(cfgs)
     Xb_buf, S = np.empty((first.n_batch, d), first.dtype), np.empty((first.n_batch, K), first.dtype)
@@ -124,7 +126,6 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging run overflows; it is caught below
         for epoch in range(max(c.n_epochs for c in cfgs)):
             t0 = time.perf_counter()
-            before = {i: (W.copy(), b.copy()) for i, (W, b) in params.items()}
             order = shuffle_rng.permutation(n)
             mirrored = flip_rng.random(n) < 0.5 if first.flip else None
             for start in range(0, n, first.n_batch):
@@ -136,21 +137,24 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
                 for i, (W, b) in params.items():
                     G = score_gradients(scores(Xb, W, b, S[:len(batch)]), y[batch], first.loss)
                     step(W, b, Xb, G, cfgs[i].eta_at(epoch), cfgs[i].lam)
+            out = {i: params[i] if epoch < cfgs[i].first_averaged else
+                   plain.average(*averages[i], *params[i], epoch - cfgs[i].first_averaged) for i in params}
             running = [cfgs[i] for i in params]
-            train_metrics = evaluate(list(params.values()), X, Y, running)
-            val_metrics = evaluate(list(params.values()), X_val, Y_val, running)
+            train_metrics = evaluate(list(out.values()), X, Y, running)
+            val_metrics = evaluate(list(out.values()), X_val, Y_val, running)
             seconds = (time.perf_counter() - t0) / len(params)
             for i, tr, va in zip(list(params), train_metrics, val_metrics):
-                if not plain.finite(tr, va):  # keep the last epoch whose cost was finite
-                    results[i] = TrainResult(*before[i], history=histories[i], diverged=True)
+                if not plain.finite(tr, va):  # the run keeps the weights of its last epoch whose cost was finite
+                    results[i] = TrainResult(*kept.pop(i), history=histories[i], diverged=True)
                     del params[i]
                     continue
+                kept[i] = out[i][0].copy(), out[i][1].copy()
                 plain.record(histories[i], epoch + 1, cfgs[i].eta_at(epoch), seconds, tr, va)
                 if on_epoch is not None:
                     on_epoch(i, histories[i])
                 if epoch + 1 == cfgs[i].n_epochs or (stop is not None and stop.is_set()):
-                    results[i] = TrainResult(*params.pop(i), history=histories[i],
-                                             stopped=epoch + 1 < cfgs[i].n_epochs)
+                    results[i] = TrainResult(*kept.pop(i), history=histories[i], stopped=epoch + 1 < cfgs[i].n_epochs)
+                    del params[i]
             if not params:
                 break
     return results

@@ -72,6 +72,14 @@ def record(history: dict, epoch: int, eta: float, seconds: float, train: dict, v
         history[f"val_{k}"].append(val[k])
 
 
+def average(W_avg: np.ndarray, b_avg: np.ndarray, W: np.ndarray, b: np.ndarray, k: int) -> tuple:
+    """In place, the running means ``W_avg: (K, d)``, ``b_avg: (K,)`` of ``k`` epochs' weights with ``W, b``
+    added (``k = 0``: they become ``W, b``); returns them."""
+    W_avg += (W - W_avg) / (k + 1)
+    b_avg += (b - b_avg) / (k + 1)
+    return W_avg, b_avg
+
+
 def finite(*metrics: dict) -> bool:
     """Whether every cost in ``metrics`` is finite (a diverged run's is inf or nan)."""
     return all(np.isfinite(m["cost"]) for m in metrics)
@@ -86,16 +94,19 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
     divide ``n``); with ``cfg.flip`` each sample is mirrored with probability
     0.5, drawn afresh each epoch. ``cfg.loss`` names the cost (see
     :data:`assignment1.model.LOSSES`) and ``cfg.eta_at(epoch)`` the learning
-    rate. After each epoch the loss, cost and accuracy on the training and
-    validation data are recorded, then ``on_epoch(history)`` is called (to show
-    progress: what it returns is ignored). Training ends early only if ``stop``
-    is set: after the epoch under way. Returns a :class:`TrainResult`.
+    rate. From epoch ``cfg.first_averaged`` on, the run's weights are the mean
+    of its end-of-epoch weights so far (none, without ``cfg.average``). After
+    each epoch the loss, cost and accuracy of the run's weights on the training
+    and validation data are recorded, then ``on_epoch(history)`` is called (to
+    show progress: what it returns is ignored). Training ends early only if
+    ``stop`` is set: after the epoch under way. Returns a :class:`TrainResult`.
     """
     cost_and_gradients = model.LOSSES[cfg.loss]
     X, Y, X_val, Y_val = (np.asarray(a, dtype=cfg.dtype) for a in (X, Y, X_val, Y_val))
     n, d = X.shape
     init_seq, shuffle_rng, flip_rng = random_streams(cfg.seed)
     W, b = init_params(Y.shape[1], d, init_seq, cfg.init_std, cfg.dtype)
+    kept, (W_avg, b_avg) = (W.copy(), b.copy()), (W.copy(), b.copy())  # the run's weights, and a running mean
     history = empty_history()
     diverged = stopped = False
 
@@ -103,7 +114,6 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
         for epoch in range(cfg.n_epochs):
             t0 = time.perf_counter()
             eta = cfg.eta_at(epoch)
-            W_before, b_before = W.copy(), b.copy()
             order = shuffle_rng.permutation(n)
             mirrored = flip_rng.random(n) < 0.5 if cfg.flip else None
             for start in range(0, n, cfg.n_batch):
@@ -115,15 +125,18 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
                 _, _, dW, db = cost_and_gradients(W, b, Xb, Y[batch], cfg.lam)
                 W -= eta * dW
                 b -= eta * db
-            train_metrics = model.evaluate(W, b, X, Y, cfg.lam, cfg.loss)
-            val_metrics = model.evaluate(W, b, X_val, Y_val, cfg.lam, cfg.loss)
+            W_out, b_out = (W, b) if epoch < cfg.first_averaged else average(W_avg, b_avg, W, b,
+                                                                             epoch - cfg.first_averaged)
+            train_metrics = model.evaluate(W_out, b_out, X, Y, cfg.lam, cfg.loss)
+            val_metrics = model.evaluate(W_out, b_out, X_val, Y_val, cfg.lam, cfg.loss)
             if not finite(train_metrics, val_metrics):
-                W, b, diverged = W_before, b_before, True  # keep the last epoch whose cost was finite
+                diverged = True  # the run keeps the weights of its last epoch whose cost was finite
                 break
+            kept = W_out.copy(), b_out.copy()
             record(history, epoch + 1, eta, time.perf_counter() - t0, train_metrics, val_metrics)
             if on_epoch is not None:
                 on_epoch(history)
             if stop is not None and stop.is_set():
                 stopped = epoch + 1 < cfg.n_epochs
                 break
-    return TrainResult(W=W, b=b, history=history, diverged=diverged, stopped=stopped)
+    return TrainResult(*kept, history=history, diverged=diverged, stopped=stopped)

@@ -62,7 +62,8 @@ def stand_in():
 # Every section on tiny data, small enough to run in a minute (a custom run: its parameters are not the defaults)
 TINY = ["-p", "val_size", "50", "-p", "big_val_size", "20", "-p", "n_batch", "10", "-p", "n_epochs", "3",
         "-p", "decay_epochs", "4", "-y", "decay_milestones: [2, 3]", "-y", "seeds: [0, 1]", "-p", "n_samples", "3",
-        "-p", "search_size", "3", "-p", "search_epochs", "3", "-y", "search_batches: [10, 20]"]
+        "-p", "search_trials", "3", "-y", "search_epochs: [3]", "-y", "search_batches: [10, 20]",
+        "-p", "final_val_size", "20"]
 
 
 @pytest.fixture(scope="session")

@@ -56,9 +56,9 @@ def test_the_html_in_a_browser_with_no_network(tiny_report, tmp_path):
             page.wait_for_load_state("load")
             # the file asks for nothing outside itself
             assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
-            # every figure is decoded: seven images, each with pixels
+            # every figure is decoded: eight images, each with pixels
             images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
-            assert len(images) == 7 and all(done and width > 0 for done, width in images)
+            assert len(images) == 8 and all(done and width > 0 for done, width in images)
             # every formula is laid out, and no TeX shows as text
             sizes = page.evaluate("Array.from(document.querySelectorAll('math')).map(m => {"
                                   "const r = m.getBoundingClientRect(); return [r.width, r.height]})")
@@ -91,7 +91,7 @@ def test_the_pdf_as_pages(tiny_report, tmp_path):
     assert re.search(r"Title:\s+DD2424 Assignment 1: a one-layer network on CIFAR-10", info)
     assert re.search(r"Page size:\s+595.\d+ x 841.\d+ pts \(A4\)", info)
     text = run("pdftotext", "-layout", pdf, "-")
-    for needed in ["Contents", *HEADINGS, *SUBHEADINGS, "Table 1:", "Figure 1:", "Figure 7:"]:
+    for needed in ["Contents", *HEADINGS, *SUBHEADINGS, "Table 1:", "Figure 1:", "Figure 8:"]:
         assert needed in text, needed
     assert not [t for t in ("$", "\\lambda", "\\frac", "\\pm") if t in text]
     # the contents give page numbers: "2 Training and evaluation ..... 3"
@@ -99,7 +99,7 @@ def test_the_pdf_as_pages(tiny_report, tmp_path):
     # figures are sharp enough to print: 200 pixels per inch or more
     listing = run("pdfimages", "-list", pdf).splitlines()[2:]
     ppi = [min(int(row.split()[12]), int(row.split()[13])) for row in listing]
-    assert len(ppi) >= 7 and min(ppi) >= 200, ppi
+    assert len(ppi) >= 8 and min(ppi) >= 200, ppi
     # each figure caption is on a page that holds an image
     with_images = {int(row.split()[0]) for row in listing}
     for page in range(1, pages + 1):
@@ -115,7 +115,7 @@ def test_the_pdf_as_pages(tiny_report, tmp_path):
             assert lowest > 0.5, f"page {i} ends at {lowest:.0%} of its height"
 
 
-@pytest.mark.parametrize("name", ["history", "weights", "histograms", "curves", "confusion", "grid"])
+@pytest.mark.parametrize("name", ["history", "weights", "histograms", "curves", "confusion", "grid", "search"])
 def test_figures_print_at_their_own_size_with_readable_labels(name):
     # every figure fits the text width of the PDF, so it is never shrunk, and no text in it is under 7 pt
     rng = np.random.default_rng(0)
@@ -133,6 +133,10 @@ def test_figures_print_at_their_own_size_with_readable_labels(name):
         "confusion": lambda: plots.confusion_figure(stats.confusion_matrix(y, rng.integers(0, 10, 200)), names),
         "grid": lambda: plots.image_grid(rng.integers(0, 255, (24, 32, 32, 3), dtype=np.uint8),
                                          ["automobile\n(true: truck)"] * 24),
+        "search": lambda: plots.search_figure(
+            [(i, "pruned" if i % 3 else "complete", 0.3 + 0.01 * i) for i in range(24)],
+            [(i, "complete", list(zip(range(1, 101), rng.random(100)))) for i in range(24)],
+            {"eta": 0.5, "lam": 0.2, "schedule": 0.1, "n_epochs": 0.1, "n_batch": 0.05, "average": 0.03, "flip": 0.02}),
     }[name]()
     canvas = FigureCanvasAgg(fig)  # as saving a PNG does
     canvas.draw()

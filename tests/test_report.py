@@ -72,12 +72,12 @@ def test_report_writes_every_section_table_and_figure(tiny_report):
     html = (out / "report.html").read_text()
     for heading in HEADINGS + SUBHEADINGS:
         assert heading in html
-    for caption in [*(f"Figure {i}:" for i in range(1, 8)), *(f"Table {i}:" for i in range(1, 8)),
+    for caption in [*(f"Figure {i}:" for i in range(1, 9)), *(f"Table {i}:" for i in range(1, 8)),
                     "Gradient check.", "Search table:", "Significance of (a)", "Significance of (b)",
                     "Significance of (c)", "Significance:"]:
         assert caption in html
     # figures are embedded, code is hidden, and the table of contents links to the sections
-    assert html.count('src="data:image/png;base64,') == 7  # Figures 1 to 7
+    assert html.count('src="data:image/png;base64,') == 8  # Figures 1 to 8
     assert "globals()" not in html and "globals()" in (out / "executed" / "02_training.ipynb").read_text()
     assert 'href="#checking-the-gradients"' in html and 'href="#a-a-bigger-training-set"' in html
     # the closing provenance section names the data and its status
@@ -125,9 +125,13 @@ def test_summary_json_holds_every_table(tiny_report):
     assert len(summary["tables"]["04_bonus_improvements"]["significance"]) == 9
     for row in summary["tables"]["05_bonus_mbce"]["significance"]:
         assert len(row["mcnemar"]) == 2 and row["paired_t"]["n"] == 2 and 0 <= row["paired_t"]["p"] <= 1
-    # the search table: validation results only; the chosen configuration: test results over the seeds
+    # the search: its trials counted, its table of validation results only; the chosen configuration: test
+    # results over the seeds
+    trials = summary["tables"]["06_search"]["search_trials"]
+    assert trials["complete"] + trials["pruned"] == 3 and trials["failed"] == trials["running"] == 0
     search = summary["tables"]["06_search"]["search"]
-    assert [r["rank"] for r in search] == [1, 2, 3] and all("test" not in r for r in search)
+    assert [r["rank"] for r in search] == list(range(1, trials["complete"] + 1))
+    assert all("test" not in r for r in search)
     assert summary["tables"]["06_search"]["table6_chosen"][0]["test"]["acc"]["n"] == 2
     results = [r for r in summary["rows"] if "test" in r]
     for row in results:

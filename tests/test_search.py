@@ -1,30 +1,53 @@
-"""The hyperparameter search chooses on validation data only."""
+"""The hyperparameter search: Optuna's, on validation data only, resumable, shared by processes and machines."""
+
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 
 from assignment1.experiments import search
 from assignment1.experiments.runs import Experiments
 
 from cifar_format import make_batches, write_archive
+from conftest import run_env
+
+SPACE = search.Space(n_batch=(10, 20), n_epochs=(3, 5), average=(0.0, 0.5))
+COMMON = dict(seed=0, val_size=50)
 
 
-def space():
-    return search.Space(n_batch=(10, 20))
+def test_suggestions_are_seeded_and_inside_the_space():
+    def draws(seed):
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+        return [search.suggest(study.ask(), SPACE, **COMMON) for _ in range(12)]
 
-
-def test_sampling_is_seeded_and_inside_the_space():
-    a = search.sample(6, 3, space(), n_epochs=10, val_size=50)
-    assert a == search.sample(6, 3, space(), n_epochs=10, val_size=50)
-    assert a != search.sample(6, 4, space(), n_epochs=10, val_size=50)
+    a = draws(3)
+    assert a == draws(3) and a != draws(4)
     for c in a:
-        assert 1e-3 <= c.lam <= 0.3 and 3e-4 <= c.eta <= 3e-2 and c.n_batch in (10, 20)
-        assert c.milestones in ((), (5, 8))  # x0.1 after half and four fifths of the 10 epochs, or never
-    # both sides of each choice were drawn, so the checks above saw decaying candidates too
-    assert {c.milestones for c in a} == {(), (5, 8)} and {c.flip for c in a} == {True, False}
+        assert 1e-4 <= c.lam <= 0.3 and 1e-3 <= c.eta <= 0.1 and c.n_batch in (10, 20) and c.n_epochs in (3, 5)
+        assert c.milestones in ((), (2, 4), (2,), (3, 4)) and c.average in (0.0, 0.5)
+    # every schedule and both sides of each choice were drawn, so the checks above saw them
+    assert {c.schedule for c in a} == {"step", "cosine"} and {bool(c.milestones) for c in a} == {True, False}
+    assert {c.flip for c in a} == {True, False}
 
 
-def run_search(tmp_path, name, poison):
+def test_a_storage_password_is_never_shown():
+    assert search.hidden("postgresql://ann:s3cret@db.example/optuna") == "postgresql://ann:***@db.example/optuna"
+    assert "s3cret" not in search.hidden("not a url with s3cret")
+    with pytest.raises(RuntimeError) as e:
+        search.open_study("postgresql://ann:s3cret@127.0.0.1:1/optuna", "x", 0, "median")
+    assert "s3cret" not in str(e.value) and "ann:***@" in str(e.value)
+
+
+def tiny_experiments(tmp_path, name, poison=False, n_jobs=1):
     files = make_batches(n_per_batch=60)
     if poison:  # the same data, but every test label changed
         import pickle
@@ -34,40 +57,133 @@ def run_search(tmp_path, name, poison):
         files["test_batch"] = pickle.dumps(test, protocol=2)
     archive = tmp_path / f"{name}.tar.gz"
     md5 = write_archive(archive, files)
-    ex = Experiments(data_dir=tmp_path / f"data-{name}", url=str(archive), md5=md5,
-                     reports_dir=tmp_path / f"reports-{name}", progress=False)
-    found = ex.run(search.sample(5, 0, space(), n_epochs=3, val_size=50), test=False)
-    return search.table(found), found[search.select(found)].config, ex
+    return Experiments(data_dir=tmp_path / f"data-{name}", url=str(archive), md5=md5,
+                       reports_dir=tmp_path / f"reports-{name}", progress=False, n_jobs=n_jobs)
 
 
-def test_poisoned_test_labels_do_not_change_the_selection(tmp_path):
-    clean_table, clean_choice, ex_clean = run_search(tmp_path, "clean", poison=False)
-    bad_table, bad_choice, ex_bad = run_search(tmp_path, "poisoned", poison=True)
-    assert ex_clean.provenance["files"]["test_batch"] != ex_bad.provenance["files"]["test_batch"]
-    assert clean_table == bad_table and clean_choice == bad_choice
-    # the table holds validation results only
-    assert all(set(r) >= {"val_acc", "val_loss"} and "test" not in r for r in clean_table)
+def test_poisoned_test_labels_do_not_change_the_search(tmp_path):
+    # two searches from scratch, one on data whose test labels are all wrong, each with two worker processes
+    studies, experiments = {}, {}
+    for name, poison in (("clean", False), ("poisoned", True)):
+        ex = experiments[name] = tiny_experiments(tmp_path, name, poison, n_jobs=2)
+        studies[name] = search.search(ex, SPACE, 6, 0, "median", COMMON, reports_dir=tmp_path / f"reports-{name}")
+    clean, bad = studies["clean"], studies["poisoned"]
+    assert experiments["clean"].provenance["files"]["test_batch"] != experiments["poisoned"].provenance["files"][
+        "test_batch"]
+    # the same trials, values and choice: timing aside, a search is a function of the validation data
+    assert [(t.params, t.value, t.state) for t in clean.trials] == [(t.params, t.value, t.state) for t in bad.trials]
+    assert search.table(clean, SPACE, **COMMON) == search.table(bad, SPACE, **COMMON)
+    assert all("test" not in row for row in search.table(clean, SPACE, **COMMON))
     # the test set, used once for the choice, does see the poison
-    clean = ex_clean.run([clean_choice])[0]
-    bad = ex_bad.run([bad_choice])[0]
-    assert np.array_equal(clean.W, bad.W) and clean.test["acc"] != bad.test["acc"]
+    chosen = search.config_of(search.selected(clean), SPACE, **COMMON)
+    a, b = (experiments[name].run([chosen])[0] for name in ("clean", "poisoned"))
+    assert np.array_equal(a.W, b.W) and a.test["acc"] != b.test["acc"]
 
 
-def test_select_ranks_by_validation_and_skips_diverged():
-    from types import SimpleNamespace
+SEARCH = """
+import sys
+from pathlib import Path
+from assignment1.experiments import search
+from assignment1.experiments.runs import Experiments
+space = search.Space(n_batch=(10, 20), n_epochs=(int(sys.argv[2]),), average=(0.0,))
+ex = Experiments(n_jobs=int(sys.argv[3]), progress=False)
+study = search.search(ex, space, int(sys.argv[1]), 0, "median", dict(seed=0, val_size=50))
+print("counts", search.counts(study))
+"""
 
-    def r(acc, loss, diverged=False):
-        return SimpleNamespace(diverged=diverged, history={"val_acc": [acc], "val_loss": [loss]})
 
-    assert search.select([r(0.3, 1.0), r(0.5, 2.0), r(0.5, 1.5), r(0.9, 0.1, diverged=True)]) == 2
+def run_search(env, n_trials, n_epochs, n_jobs=1, wait=True):
+    cmd = [sys.executable, "-c", SEARCH, str(n_trials), str(n_epochs), str(n_jobs)]
+    if not wait:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_a_bad_space_is_refused_by_the_report_parameters():
-    from assignment1.report import params
+def study_of(env) -> optuna.Study:
+    url = search.storage_url(env["A1_REPORTS_DIR"])
+    names = optuna.get_all_study_names(storage=search.storage(url))
+    assert len(names) == 1
+    return optuna.load_study(study_name=names[0], storage=search.storage(url))
 
-    with pytest.raises(ValueError, match="search_eta must be a range with low <= high"):
-        params.check("search_eta", [0.1, 0.01])
-    with pytest.raises(ValueError, match="search_batches must be a non-empty list"):
-        params.check("search_batches", [])
-    with pytest.raises(ValueError, match=r"search_batches\[1\] must be at least 1"):
-        params.check("search_batches", [10, 0])
+
+def test_a_search_killed_mid_trial_resumes_with_its_trials_and_the_killed_one_failed(tiny_env, tmp_path):
+    env = run_env(A1_REPORTS_DIR=tmp_path / "reports")
+    proc = run_search(env, 6, 400, wait=False)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # until one trial has finished and the next is training
+        time.sleep(0.5)
+        url = search.storage_url(env["A1_REPORTS_DIR"])
+        if (tmp_path / "reports" / "search" / "search.db").exists() and optuna.get_all_study_names(
+                storage=search.storage(url)):
+            states = [t.state.name for t in study_of(env).trials]
+            if "COMPLETE" in states and states[-1] == "RUNNING":
+                break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    before = study_of(env).trials
+    assert before[-1].state.name == "RUNNING"
+    r = run_search(env, 6, 400)
+    assert r.returncode == 0, r.stderr
+    after = study_of(env).trials
+    # the finished trials kept as they were, the killed one marked failed, and new ones up to six finished
+    assert [(t.params, t.value) for t in after[:len(before) - 1]] == [(t.params, t.value) for t in before[:-1]]
+    assert after[len(before) - 1].state.name == "FAIL"
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in after) == 6
+
+
+def test_two_processes_share_one_study_in_sqlite(tiny_env, tmp_path):
+    env = run_env(A1_REPORTS_DIR=tmp_path / "reports")
+    procs = [run_search(env, 8, 30, wait=False) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert not any("locked" in err for _, err in outs)
+    trials = study_of(env).trials
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials) >= 8
+    assert not [t for t in trials if t.state.name in ("RUNNING", "FAIL")]
+
+
+@pytest.fixture
+def postgres():
+    """A PostgreSQL server in a temporary directory, for this test only: its URL, with a password in it."""
+    # on the PATH, or where Debian's postgresql package puts them
+    where = os.pathsep.join([os.environ.get("PATH", ""), *map(str, sorted(Path("/usr/lib/postgresql").glob("*/bin")))])
+    initdb, pg_ctl = shutil.which("initdb", path=where), shutil.which("pg_ctl", path=where)
+    root = os.geteuid() == 0
+    missing = ("PostgreSQL's initdb and pg_ctl are not installed" if not (initdb and pg_ctl) else
+               "as root, initdb needs runuser to run as the postgres user" if root and not shutil.which("runuser")
+               else "the postgres extra is not installed (pip install -e '.[postgres]')"
+               if importlib.util.find_spec("psycopg") is None else None)
+    if missing:
+        if os.environ.get("A1_REQUIRE_TOOLS"):
+            pytest.fail(f"A1_REQUIRE_TOOLS is set but {missing}")
+        pytest.skip(missing)
+    as_postgres = ["runuser", "-u", "postgres", "--"] if root else []
+    base = Path(tempfile.mkdtemp(prefix="a1-pg-"))  # not under pytest's directories, which postgres cannot enter
+    base.chmod(0o755)
+    if root:
+        shutil.chown(base, "postgres")
+    data, sockets, port = base / "data", base / "sockets", 40000 + os.getpid() % 20000
+    try:
+        subprocess.run([*as_postgres, initdb, "-D", str(data), "-U", "postgres", "--auth=trust"], check=True,
+                       capture_output=True)
+        subprocess.run([*as_postgres, "mkdir", str(sockets)], check=True)
+        subprocess.run([*as_postgres, pg_ctl, "-D", str(data), "-l", str(base / "log"), "-w", "-o",
+                        f"-p {port} -k {sockets} -c listen_addresses=''", "start"], check=True, capture_output=True)
+        # the password is not checked (trust), but it is in the URL, where it must never be shown
+        yield f"postgresql+psycopg://postgres:s3cret@/postgres?host={sockets}&port={port}"
+    finally:
+        subprocess.run([*as_postgres, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_two_processes_share_one_study_in_postgresql(tiny_env, tmp_path, postgres):
+    env = run_env(A1_REPORTS_DIR=tmp_path / "reports", A1_SEARCH_STORAGE=postgres)
+    # both create Optuna's tables and the study at the same moment on a fresh database, then add trials
+    procs = [run_search(env, 8, 30, wait=False) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert not any("s3cret" in out + err for out, err in outs)
+    study = optuna.load_study(study_name=optuna.get_all_study_names(postgres)[0], storage=postgres)
+    finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) >= 8 and len({t.user_attrs["owner"] for t in study.trials}) == 2  # both added trials
+    assert not (tmp_path / "reports" / "search").exists()  # nothing went to SQLite

@@ -83,6 +83,26 @@ def test_milestones_set_eta_per_epoch(tiny, engine):
     assert r.history["eta"] == pytest.approx([0.01, 0.01, 0.001, 0.0001])
     with pytest.raises(ParameterError, match="milestones must be strictly increasing"):
         RunConfig(milestones=(5, 2))
+    # cosine: from eta down along half a cosine, by the epoch
+    cosine = RunConfig(eta=0.02, schedule="cosine", n_epochs=4)
+    assert [cosine.eta_at(e) for e in range(4)] == pytest.approx([0.02, 0.02 * (1 + 0.5**0.5) / 2, 0.01,
+                                                                   0.02 * (1 - 0.5**0.5) / 2])
+    assert fit(tiny, engine, eta=0.02, schedule="cosine").history["eta"] == pytest.approx(
+        [cosine.eta_at(e) for e in range(4)])
+
+
+@ENGINES
+def test_averaged_weights_are_the_mean_of_the_last_epochs(tiny, engine):
+    # the run's weights average the end-of-epoch weights of its last half: those of runs of 2, 3 and 4 epochs
+    runs = [fit(tiny, engine, n_epochs=n, dtype="float64") for n in (2, 3, 4)]
+    averaged = fit(tiny, engine, n_epochs=4, average=0.75, dtype="float64")
+    np.testing.assert_allclose(averaged.W, np.mean([r.W for r in runs], axis=0), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(averaged.b, np.mean([r.b for r in runs], axis=0), rtol=0, atol=1e-12)
+    # and the last epoch's record is what those weights score
+    assert averaged.history["val_cost"][-1] == pytest.approx(
+        model.evaluate(averaged.W, averaged.b, tiny.val.X, tiny.val.Y, 0.01)["cost"], rel=1e-12)
+    with pytest.raises(ParameterError, match="average must be a fraction from 0 up to"):
+        RunConfig(average=1.0)
 
 
 @ENGINES
@@ -175,7 +195,8 @@ def test_flips_mirror_the_samples_the_flip_stream_chooses(tiny):
 CASES = {"ce": {}, "ce-flip": {"flip": True}, "mbce": {"loss": "mbce"}}
 # runs of one sweep: each its own lambda, learning rate, schedule, initialization and length
 MEMBERS = [{"lam": 0.05, "eta": 0.02, "n_epochs": 3}, {"lam": 0.0, "eta": 0.05, "milestones": (2,), "n_epochs": 4},
-           {"lam": 0.3, "eta": 0.01, "n_epochs": 2, "init_std": 0.2}]
+           {"lam": 0.3, "eta": 0.01, "n_epochs": 2, "init_std": 0.2},
+           {"lam": 0.01, "eta": 0.03, "schedule": "cosine", "n_epochs": 5, "average": 0.6}]
 
 
 def sweep_of(tiny, case, dtype, n_batch=33, **kw):

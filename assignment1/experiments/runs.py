@@ -88,7 +88,7 @@ def with_test(r: RunResult, ds: data.Dataset) -> RunResult:
 # One data set per process: a worker holding two (~0.6 GB each) looks to joblib's loky like a
 # memory leak, and it restarts the worker with a warning. Runs of one data set come together.
 @functools.lru_cache(maxsize=1)
-def _dataset(data_dir: str, url: str | None, md5: str | None, val_size: int, normalize: str,
+def cached_dataset(data_dir: str, url: str | None, md5: str | None, val_size: int, normalize: str,
              dtype: str) -> data.Dataset:
     return data.load_cifar10(data_dir, val_size, normalize, dtype, url=url, md5=md5, progress=False)
 
@@ -114,7 +114,7 @@ def _train_sweep(cfgs: list[RunConfig], keys: list[str], source: tuple, progress
                  test: bool) -> list[RunResult]:
     """Train one sweep (in a worker) and, if ``test``, evaluate its runs on the test set."""
     exit_with_parent()
-    ds = _dataset(*source, cfgs[0].val_size, cfgs[0].normalize, cfgs[0].dtype)
+    ds = cached_dataset(*source, cfgs[0].val_size, cfgs[0].normalize, cfgs[0].dtype)
     files = [ProgressFile(progress_dir, k, c) for k, c in zip(keys, cfgs)] if progress_dir else []
     try:
         results = train_sweep(cfgs, ds, files or None)
@@ -184,7 +184,7 @@ class Experiments:
     def dataset(self, val_size: int = RunConfig.val_size, normalize: str = RunConfig.normalize,
                 dtype: str = RunConfig.dtype) -> data.Dataset:
         """The data set the runs of that validation size, normalization and dtype use."""
-        return _dataset(*self.source, val_size, normalize, dtype)
+        return cached_dataset(*self.source, val_size, normalize, dtype)
 
     @functools.cached_property
     def label_names(self) -> list[str]:

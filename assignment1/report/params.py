@@ -17,13 +17,13 @@ from types import SimpleNamespace
 
 from .. import gradcheck, validate
 from ..config import SETTINGS, RunConfig
-from ..experiments import paths
+from ..experiments import paths, search
 
 #: Section parameters that play a run setting's part, and the setting.
 AS_SETTING = {"big_val_size": "val_size", "decay_eta0": "eta", "decay_milestones": "milestones",
               "decay_epochs": "n_epochs", "decay_lam": "lam", "decay_baseline_eta": "eta", "mbce_eta": "eta",
               "ce_eta": "eta", "mbce_lam": "lam", "grad_lam": "lam", "grad_init_std": "init_std",
-              "search_epochs": "n_epochs"}
+              "final_val_size": "val_size"}
 
 
 def _text(name, value):
@@ -48,9 +48,17 @@ def _seeds(name, value):
     return seeds
 
 
-def _batches(name, value):
-    return [RunConfig.check(f"{name}[{i}]", v, "n_batch")
-            for i, v in enumerate(validate.sequence(name, value, "a non-empty list of integers", nonempty=True))]
+def _each(setting, what="a non-empty list"):
+    """A non-empty list, each item checked as ``setting`` (``search_batches`` are ``n_batch`` values)."""
+    def check(name, value):
+        return [RunConfig.check(f"{name}[{i}]", v, setting)
+                for i, v in enumerate(validate.sequence(name, value, what, nonempty=True))]
+    return check
+
+
+def _schedules(name, value):
+    return [validate.choice(f"{name}[{i}]", v, search.SCHEDULES)
+            for i, v in enumerate(validate.sequence(name, value, "a non-empty list", nonempty=True))]
 
 
 def _n_jobs(name, value):
@@ -68,10 +76,13 @@ CHECKS = {
     "data_dir": _text, "data_url": _text, "data_md5": _text, "reports_dir": _text,
     "seeds": _seeds, "settings": _settings, "n_jobs": _n_jobs, "quick": validate.flag, "quick_epochs": _int(1),
     "n_samples": _int(1), "h": validate.positive, "method": lambda n, v: validate.choice(n, v, gradcheck.METHODS),
-    "search_size": _int(1), "search_seed": _int(0), "search_lam": validate.positive_range,
-    "search_eta": validate.positive_range, "search_batches": _batches, "search_flip": validate.flag,
-    "search_decay": validate.flag, "reference_best_acc": lambda n, v: validate.real(n, v, low=0.0),
-    "n_misclassified": _int(0), "decay": validate.flag,
+    "search_trials": _int(1), "search_seed": _int(0), "search_lam": validate.positive_range,
+    "search_eta": validate.positive_range, "search_batches": _each("n_batch"), "search_flip": validate.flag,
+    "search_epochs": _each("n_epochs"), "search_schedules": _schedules, "search_average": _each("average"),
+    "search_pruner": lambda n, v: validate.choice(n, v, search.PRUNERS),
+    "reference_val_acc": lambda n, v: validate.real(n, v, low=0.0),
+    "reference_decay_val_acc": lambda n, v: validate.real(n, v, low=0.0),
+    "ceiling_acc": lambda n, v: validate.real(n, v, low=0.0), "n_misclassified": _int(0), "decay": validate.flag,
 }
 
 
@@ -113,18 +124,19 @@ def resolve(values: dict) -> SimpleNamespace:
 
     Quick mode keeps the first seed only and at most ``quick_epochs`` epochs
     (the decay schedule keeps its shape over at most twice that), and at most
-    four search candidates.
+    four search trials.
     """
     p = {name: check(name, value) for name, value in values.items()}
     if p.get("quick"):
         q = p.get("quick_epochs", 3)
         if "seeds" in p:
             p["seeds"] = p["seeds"][:1]
-        for name in ("n_epochs", "search_epochs"):
-            if name in p:
-                p[name] = min(p[name], q)
-        if "search_size" in p:
-            p["search_size"] = min(p["search_size"], 4)
+        if "n_epochs" in p:
+            p["n_epochs"] = min(p["n_epochs"], q)
+        if "search_epochs" in p:
+            p["search_epochs"] = sorted({min(e, q) for e in p["search_epochs"]})
+        if "search_trials" in p:
+            p["search_trials"] = min(p["search_trials"], 4)
         if "decay_epochs" in p:
             full = p["decay_epochs"]
             p["decay_epochs"] = min(full, 2 * q)
@@ -140,7 +152,7 @@ def check_data_size(p: SimpleNamespace, n_images: int) -> None:
     :meth:`RunConfig.check_data_size <assignment1.config.RunConfig.check_data_size>`.
     """
     values = vars(p)
-    val_sizes = [name for name in ("val_size", "big_val_size") if name in values]
+    val_sizes = [name for name in ("val_size", "big_val_size", "final_val_size") if name in values]
     batches = [("n_batch", values["n_batch"])] if "n_batch" in values else []
     batches += [(f"search_batches[{i}]", v) for i, v in enumerate(values.get("search_batches", []))]
     for val_name in val_sizes:  # the largest validation set leaves the smallest training set

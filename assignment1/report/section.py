@@ -25,6 +25,7 @@ from IPython.display import Markdown, display
 
 from .. import data, validate
 from ..config import RunConfig
+from ..experiments import search
 from ..experiments.runs import Experiments, RunResult, grid
 from . import params
 
@@ -82,6 +83,17 @@ class Section:
                    "reused": len(runs) - self.trained}
         display(Markdown("", metadata={RECORD: {"compute": compute}}))
         return results
+
+    @property
+    def search_common(self) -> dict:
+        """What every trial of the section's search shares: its first seed, its data, dtype and engine."""
+        p = self.params
+        return dict(seed=p.seeds[0], val_size=p.val_size, dtype=p.dtype, init_std=p.init_std, engine=p.engine)
+
+    def search(self, space, n_trials: int, seed: int, pruner: str):
+        """The section's hyperparameter search (:func:`assignment1.experiments.search.search`) on its data."""
+        return search.search(self.experiments, space, n_trials, seed, pruner, self.search_common,
+                             getattr(self.params, "reports_dir", None))
 
     def run_groups(self, *groups: list[RunConfig], test: bool = True) -> list[list[RunResult]]:
         """Results of several lists of runs, trained together so that they share the parallel processes."""

@@ -92,11 +92,10 @@ def gradient_check_table(check: dict[str, dict]) -> str:
 
 def search_table(ranked: Sequence[dict]) -> str:
     """The rows of :func:`assignment1.experiments.search.table` as a markdown table."""
-    body = [[r["rank"], f"{r['lam']:.3g}", f"{r['eta']:.3g}", r["n_batch"], "yes" if r["flip"] else "no",
-             "yes" if r["milestones"] else "no", "diverged" if r["diverged"] else f"{r['val_acc']:.4f}",
-             "" if r["diverged"] else f"{r['val_loss']:.4f}"] for r in ranked]
-    return markdown_table(["rank", "λ", "η", "batch", "flip", "decay", "val. accuracy",
-                           "val. loss"], body)
+    body = [[r["rank"], r["trial"], f"{r['lam']:.3g}", r["eta_text"], r["n_batch"], r["n_epochs"],
+             "yes" if r["flip"] else "no", f"{r['average']:g}" if r["average"] else "-", f"{r['val_acc']:.4f}"]
+            for r in ranked]
+    return markdown_table(["rank", "trial", "λ", "η", "batch", "epochs", "flip", "average", "val. accuracy"], body)
 
 
 def per_class_table(rows: Sequence[dict]) -> str:
