@@ -99,6 +99,18 @@ def test_per_class_accuracy_and_confusions():
     assert findings.confusions(np.diag([5, 2, 9]), np.ones(3)) is None  # nothing confused: no most frequent confusion
 
 
+def test_search_reach_compares_the_best_trials_lead_with_the_seeds_spread():
+    finals = [SimpleNamespace(history={"val_acc": [0.30, v]}) for v in (0.410, 0.412, 0.414)]  # std 0.002
+    # the best two trials 0.001 apart: less than a change of seed, so the search has settled
+    r = findings.search_reach([0.400, 0.421, 0.420], finals)
+    assert r.lead == pytest.approx(0.001) and r.seed_std == pytest.approx(0.002) and r.settled
+    # 0.005 apart: more than the seeds' spread
+    assert not findings.search_reach([0.421, 0.416], finals).settled
+    # one trial or one seed: nothing to compare
+    assert findings.search_reach([0.421], finals) is None
+    assert findings.search_reach([0.421, 0.420], finals[:1]) is None
+
+
 def test_names_injected_by_papermill_are_found_in_the_input_history():
     injected = "# Parameters\nn_epochs = 5\nseeds = [0]\n"
     namespace = {"In": ["", "data_dir: str = ''  # x", injected, "from x import y"]}

@@ -100,6 +100,11 @@ def test_the_pdf_as_pages(tiny_report, tmp_path):
     listing = run("pdfimages", "-list", pdf).splitlines()[2:]
     ppi = [min(int(row.split()[12]), int(row.split()[13])) for row in listing]
     assert len(ppi) >= 8 and min(ppi) >= 200, ppi
+    # in reading order each figure lies in its own section: none rises above its section's heading
+    body = text[text.index("Contents"):]
+    starts = [body.rindex(h) for h in HEADINGS]  # the last occurrence: the heading itself, not its contents line
+    section_of = {n: sum(start < body.index(f"Figure {n}:") for start in starts) for n in range(1, 9)}
+    assert section_of == {1: 2, 2: 3, 3: 4, 4: 5, 5: 5, 6: 6, 7: 6, 8: 6}, section_of
     # each figure caption is on a page that holds an image
     with_images = {int(row.split()[0]) for row in listing}
     for page in range(1, pages + 1):

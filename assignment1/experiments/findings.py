@@ -190,3 +190,23 @@ def confusions(C: np.ndarray, class_accuracy: np.ndarray) -> Confusions | None:
     i, j = np.unravel_index(off.argmax(), off.shape)
     return Confusions(true_class=int(i), predicted_class=int(j), count=int(off[i, j]),
                       best_class=int(np.argmax(class_accuracy)), worst_class=int(np.argmin(class_accuracy)))
+
+
+@dataclass(frozen=True)
+class SearchReach:
+    """Whether a search has settled: how far its best trial leads the next, against the seeds' spread."""
+
+    lead: float  # final validation accuracy of the best complete trial minus the second best
+    seed_std: float  # std over the seeds of the chosen configuration's final validation accuracy
+    settled: bool  # lead below seed_std: the best trials differ by less than a change of seed does
+
+
+def search_reach(trial_val_accs: Sequence[float], finals: Sequence[RunResult]) -> SearchReach | None:
+    """From the complete trials' final validation accuracies and the chosen configuration's runs (one per seed);
+    None with fewer than two trials or two seeds."""
+    best = sorted(trial_val_accs, reverse=True)[:2]
+    last = [r.history["val_acc"][-1] for r in finals if r.history["val_acc"]]
+    if len(best) < 2 or len(last) < 2:
+        return None
+    lead, seed_std = best[0] - best[1], float(np.std(last, ddof=1))
+    return SearchReach(lead=lead, seed_std=seed_std, settled=lead < seed_std)
