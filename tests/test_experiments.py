@@ -162,7 +162,7 @@ def test_editing_a_docstring_or_comment_retrains_nothing(tiny_env, tmp_path, pac
     ex.run(configs())
     # a docstring and a comment of the loop that computes the results
     edit(package_copy / "train.py", "Mini-batch gradient descent for the one-layer network", "Edited docstring")
-    edit(package_copy / "sweep.py", "# keep the last epoch whose cost was finite", "# an edited comment")
+    edit(package_copy / "sweep.py", "# a diverging run overflows; it is caught below", "# an edited comment")
     again = Experiments(reports_dir=tmp_path, progress=False)
     again.run(configs())
     assert again.n_trained == 0
