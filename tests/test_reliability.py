@@ -192,7 +192,9 @@ def test_a_damaged_cache_entry_is_recomputed_and_reported(tiny_data):
         f.truncate(os.path.getsize(victim) // 2)
     r = report(*TINY_02, env=tiny_data)
     assert r.returncode == 0, r.stderr
-    assert "warning in 02_training" in r.stdout and "damaged" in r.stdout
+    # one line in the project's words, naming the entry and where it went
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("warning in 02_training"))
+    assert line.startswith(f"warning in 02_training: stored run {victim} is damaged") and "moved to" in line
     assert open(partial(tiny_data, "summary.json")).read() == summary
 
 
@@ -365,3 +367,22 @@ def test_two_reports_sharing_a_store_train_each_run_once(tiny_data, tmp_path):
                                     f"{partial(tiny_data)}")
     first.send_signal(signal.SIGINT)
     first.communicate(timeout=120)
+
+
+def test_two_searches_at_once_give_one_report_and_a_rerun_gives_it_again(tiny_data, tmp_path):
+    args = ["--quick", "--sections", "06", "--no-pdf", "-p", "val_size", "50", "-p", "final_val_size", "50",
+            "-p", "n_batch", "10", "-y", "search_batches: [10, 20]"]
+    procs = [subprocess.Popen([sys.executable, "-m", "assignment1.report", *args, "--out", str(tmp_path / name)],
+                              env=tiny_data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name in ("one", "two")]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    # both added trials to one study, and both reports show its first four
+    summary = (tmp_path / "one" / "summary.json").read_text()
+    assert json.loads(summary)["tables"]["06_search"]["search_trials"]["complete"] > 0
+    assert (tmp_path / "two" / "summary.json").read_text() == summary
+    # a rerun trains nothing and says the same
+    again = report(*args, "--out", str(tmp_path / "one"), env=tiny_data)
+    assert again.returncode == 0, again.stderr
+    assert "(0 trained now" in again.stdout
+    assert (tmp_path / "one" / "summary.json").read_text() == summary

@@ -80,6 +80,21 @@ def test_poisoned_test_labels_do_not_change_the_search(tmp_path):
     assert np.array_equal(a.W, b.W) and a.test["acc"] != b.test["acc"]
 
 
+def test_a_search_is_its_first_trials_whatever_else_the_study_holds(tmp_path):
+    ex = tiny_experiments(tmp_path, "clean")
+    six = search.search(ex, SPACE, 6, 0, "median", COMMON, reports_dir=tmp_path / "reports-clean")
+    # asking for four afterwards trains nothing more and gives the first four of the six
+    four = search.search(ex, SPACE, 4, 0, "median", COMMON, reports_dir=tmp_path / "reports-clean")
+    first = [t for t in six.trials if t.number <= sorted(
+        t.number for t in six.trials if t.state.name in ("COMPLETE", "PRUNED"))[3]]
+    assert [(t.number, t.params, t.value, t.state) for t in four.trials] == [
+        (t.number, t.params, t.value, t.state) for t in first]
+    assert search.counts(four)["complete"] + search.counts(four)["pruned"] == 4
+    stored = optuna.load_study(study_name=six.study_name,
+                               storage=search.storage(search.storage_url(tmp_path / "reports-clean")))
+    assert len(stored.trials) == len(six.trials)
+
+
 SEARCH = """
 import sys
 from pathlib import Path
@@ -140,6 +155,8 @@ def test_two_processes_share_one_study_in_sqlite(tiny_env, tmp_path):
     trials = study_of(env).trials
     assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials) >= 8
     assert not [t for t in trials if t.state.name in ("RUNNING", "FAIL")]
+    # both see the same eight trials: the first eight of the study, whichever process trained them
+    assert outs[0][0] == outs[1][0] and "counts" in outs[0][0]
 
 
 @pytest.fixture

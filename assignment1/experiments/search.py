@@ -11,7 +11,9 @@ Nothing here looks at the test set.
 Trials run in rounds, one per worker process: a round's trials are asked for
 together, trained in parallel, and told together, the sampler reseeded for each
 trial by its number and the median pruner judging against finished trials only,
-so a search is the same whatever the timing, and the same when it resumes.
+so a search is the same whatever the timing, and the same when it resumes. A
+search of ``n`` trials is the stored study's first ``n`` (by number) that
+finished or were pruned, whatever else the study holds.
 
 The study lives in an Optuna storage: by default a SQLite file under the
 reports directory, which the processes of this machine share; or a database
@@ -44,6 +46,7 @@ from .store import code_hash
 STORAGE_ENV = "A1_SEARCH_STORAGE"
 SCHEDULES = ("constant", "step", "cosine")
 PRUNERS = ("median", "halving", "hyperband", "none")
+COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)  # trials a search asks for
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -172,19 +175,43 @@ def _trial(url: str, name: str, pruner: str, trial_id: int, cfg: RunConfig, sour
     return "complete", r.history["val_acc"][-1], r
 
 
+def first_trials(trials: list[optuna.trial.FrozenTrial], n_trials: int) -> list[optuna.trial.FrozenTrial]:
+    """The trials, by number, up to the ``n_trials``-th complete or pruned one (all of them if there are fewer)."""
+    first, counted = [], 0
+    for t in sorted(trials, key=lambda t: t.number):
+        if counted == n_trials:
+            break
+        first.append(t)
+        counted += t.state in COUNTED
+    return first
+
+
 def search(experiments: Experiments, space: Space, n_trials: int, seed: int, pruner: str, common: dict,
            reports_dir=None) -> optuna.Study:
-    """The study of this search, with ``n_trials`` complete or pruned trials: those stored, and rounds of
-    new ones, one per worker process of ``experiments``, until there are that many. A complete trial's run
-    goes to the run store, where the retraining of the chosen configuration finds its first seed."""
+    """This search's first ``n_trials`` complete or pruned trials (and the failed ones among them), as a study.
+
+    The trials are those stored and rounds of new ones, one per worker process of
+    ``experiments``, until there are that many; trials among them that another
+    process is training are waited for. So the study returned is the same whatever
+    else the stored study holds (more trials asked for earlier, or by a report
+    running at the same time). A complete trial's run goes to the run store, where
+    the retraining of the chosen configuration finds its first seed.
+    """
     url = storage_url(reports_dir)
     study = open_study(url, study_name(space, common, seed, pruner, experiments.provenance["files"]), seed, pruner)
-    fail_abandoned(study)
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     workers = effective_n_jobs(experiments.n_jobs)
-    while (done := len(study.get_trials(deepcopy=False, states=states))) < n_trials:
+    while True:
+        fail_abandoned(study)
+        first = first_trials(study.get_trials(deepcopy=False), n_trials)
+        running = sum(t.state == optuna.trial.TrialState.RUNNING for t in first)
+        missing = n_trials - sum(t.state in COUNTED for t in first) - running
+        if missing <= 0 and not running:
+            break
+        if missing <= 0:  # another process is training the last of them
+            time.sleep(1)
+            continue
         asked = []
-        for _ in range(min(workers, n_trials - done)):
+        for _ in range(min(workers, missing)):
             # each trial's draws depend on its number and the finished trials only, not on when it was asked
             study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False)))
             trial = study.ask()
@@ -198,7 +225,9 @@ def search(experiments: Experiments, space: Space, n_trials: int, seed: int, pru
             study.tell(trial.number, value if state == "complete" else None,
                        state={"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED,
                               "failed": optuna.trial.TrialState.FAIL}[state])
-    return study
+    view = optuna.create_study(study_name=study.study_name, direction="maximize")  # in memory
+    view.add_trials(first)
+    return view
 
 
 def config_of(trial: optuna.trial.FrozenTrial, space: Space, **common) -> RunConfig:
@@ -211,7 +240,7 @@ def counts(study: optuna.Study) -> dict[str, int]:
     and the epochs they would have trained unpruned."""
     S = optuna.trial.TrialState
     trials = study.get_trials(deepcopy=False)
-    finished = [t for t in trials if t.state in (S.COMPLETE, S.PRUNED)]
+    finished = [t for t in trials if t.state in COUNTED]
     return {**{name: sum(t.state == state for t in trials) for name, state in
                (("complete", S.COMPLETE), ("pruned", S.PRUNED), ("failed", S.FAIL), ("running", S.RUNNING))},
             "epochs": sum(len(t.intermediate_values) for t in finished),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -89,12 +90,16 @@ def failure(section: str, e: Exception, out: Path) -> str:
 
 
 def warnings_in(executed: Path) -> list[str]:
-    """Warning lines a section printed (on stderr) while it ran, e.g. a damaged stored run recomputed."""
+    """Warning lines a section printed (on stderr) while it ran, e.g. a damaged stored run recomputed.
+
+    The project's own warnings are given in its words, without Python's ``file:line: UserWarning:``.
+    """
     nb = json.loads(executed.read_text())
     lines = []
     for cell in nb.get("cells", []):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
                 text = "".join(out.get("text", ""))
-                lines += [ln.strip() for ln in text.splitlines() if "Warning:" in ln]
+                lines += [re.sub(r"^\S+:\d+: (UserWarning: )?", "", ln.strip())
+                          for ln in text.splitlines() if "Warning:" in ln]
     return lines

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
-import nbformat
 from IPython.display import Markdown, display
 
 from .. import data, validate
@@ -119,6 +118,8 @@ class Section:
 
 def records(executed: Path) -> tuple[dict, dict | None]:
     """``(tables, compute)`` that the executed notebook of a section carries (see :class:`Section`)."""
+    import nbformat  # only the runner reads notebooks; in every kernel its schema checks cost up to 1 s of imports
+
     tables: dict = {}
     compute = None
     for cell in nbformat.read(executed, as_version=4).cells:
