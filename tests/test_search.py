@@ -95,6 +95,21 @@ def test_a_search_is_its_first_trials_whatever_else_the_study_holds(tmp_path):
     assert len(stored.trials) == len(six.trials)
 
 
+def test_trials_of_dead_processes_and_unowned_ones_are_failed(tmp_path, monkeypatch):
+    study = search.open_study(search.storage_url(tmp_path), "s", 0, "median")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    trials = {name: study.ask() for name in ("alive", "dead", "unowned")}
+    trials["alive"].set_user_attr("owner", search.owner())
+    trials["dead"].set_user_attr("owner", f"{search.socket.gethostname()}:{dead.pid}")
+    # a trial asked for a moment ago may still be getting its owner
+    assert search.fail_abandoned(study) == [trials["dead"].number]
+    monkeypatch.setattr(search, "UNOWNED_SECONDS", 0)
+    time.sleep(0.01)
+    assert search.fail_abandoned(study) == [trials["unowned"].number]
+    assert [t.state.name for t in study.trials] == ["RUNNING", "FAIL", "FAIL"]
+
+
 SEARCH = """
 import sys
 from pathlib import Path

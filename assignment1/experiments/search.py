@@ -46,6 +46,7 @@ from .store import code_hash
 STORAGE_ENV = "A1_SEARCH_STORAGE"
 SCHEDULES = ("constant", "step", "cosine")
 PRUNERS = ("median", "halving", "hyperband", "none")
+UNOWNED_SECONDS = 60  # a trial is given its owner right after it is asked for; far longer means it never will
 COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)  # trials a search asks for
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -141,11 +142,13 @@ def owner() -> str:
 
 
 def fail_abandoned(study: optuna.Study) -> list[int]:
-    """Mark failed the trials left running by processes of this machine that are gone; return their numbers."""
+    """Mark failed the trials left running by processes of this machine that are gone, and those a process
+    died before naming itself the owner of; return their numbers."""
     host, failed = socket.gethostname(), []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         where, _, pid = t.user_attrs.get("owner", ":").rpartition(":")
-        if where == host and pid.isdigit() and not files.alive(int(pid)):
+        unowned = "owner" not in t.user_attrs and time.time() - t.datetime_start.timestamp() > UNOWNED_SECONDS
+        if unowned or where == host and pid.isdigit() and not files.alive(int(pid)):
             study.tell(t.number, state=optuna.trial.TrialState.FAIL)
             failed.append(t.number)
     return failed
