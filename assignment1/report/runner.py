@@ -156,15 +156,13 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
             "or write elsewhere with --out")
         return 1
     try:
-        status = _execute(names, {**overrides, "reports_dir": str(reports)}, declared, out_dir, reports, log)
+        found: dict[str, tuple[dict, dict | None]] = {}
+        status = _execute(names, {**overrides, "reports_dir": str(reports)}, declared, out_dir, reports, found, log)
         if status:
             return status
         executed = [out_dir / "executed" / f"{n}.ipynb" for n in names]
-        tables, compute = {}, {}
-        for name, path in zip(names, executed):
-            tables[name], section_compute = records(path)
-            if section_compute is not None:  # sections without runs are left out
-                compute[name] = section_compute
+        tables = {name: found[name][0] for name in names}
+        compute = {name: c for name, (_, c) in found.items() if c is not None}  # sections without runs are left out
         closing = assemble.provenance_markdown(provenance, used, compute, assemble.software())
         summary = assemble.summary(provenance, used, tables)
         written = assemble.write_report(executed, out_dir, closing, summary,
@@ -179,8 +177,10 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
     return 0
 
 
-def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, reports: Path, log) -> int:
-    """Run the sections in order into ``out_dir/executed``; return 0, or the exit status of a failure."""
+def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, reports: Path, found: dict,
+             log) -> int:
+    """Run the sections in order into ``out_dir/executed``, putting each one's :func:`records` in ``found``;
+    return 0, or the exit status of a failure."""
     progress_dir = out_dir / ".progress"
     (out_dir / "executed").mkdir(parents=True, exist_ok=True)
     total = 0.0
@@ -200,7 +200,8 @@ def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, r
                     return 1
                 seconds = time.perf_counter() - t0
                 total += seconds
-                bar.write(section_line(name, seconds, records(out)[1], paths.runs_dir(reports)), file=sys.stdout)
+                found[name] = records(out)
+                bar.write(section_line(name, seconds, found[name][1], paths.runs_dir(reports)), file=sys.stdout)
                 for line in warnings_in(out):
                     log(f"warning in {name}: {line}")
     except KeyboardInterrupt:
