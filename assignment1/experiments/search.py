@@ -239,13 +239,13 @@ def config_of(trial: optuna.trial.FrozenTrial, space: Space, **common) -> RunCon
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
-    """Trials of ``study`` by state (complete, pruned, failed, running), the epochs the finished ones trained
+    """Trials of a :func:`search` by state (complete, pruned, failed), the epochs the finished ones trained
     and the epochs they would have trained unpruned."""
     S = optuna.trial.TrialState
     trials = study.get_trials(deepcopy=False)
     finished = [t for t in trials if t.state in COUNTED]
     return {**{name: sum(t.state == state for t in trials) for name, state in
-               (("complete", S.COMPLETE), ("pruned", S.PRUNED), ("failed", S.FAIL), ("running", S.RUNNING))},
+               (("complete", S.COMPLETE), ("pruned", S.PRUNED), ("failed", S.FAIL))},
             "epochs": sum(len(t.intermediate_values) for t in finished),
             "epochs_asked": sum(t.params["n_epochs"] for t in finished)}
 
