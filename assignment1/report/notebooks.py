@@ -6,7 +6,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
+import uuid
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,19 +44,36 @@ class LocalKernelManager(AsyncKernelManager):
     def _ip_default(self):
         if self.transport == "tcp":
             return "127.0.0.1"
-        return os.path.join(self.socket_dir or tempfile.gettempdir(), "kernel")
+        # a name of its own: two kernels starting at once would otherwise pick the same free socket names
+        return os.path.join(self.socket_dir or tempfile.gettempdir(), f"kernel-{uuid.uuid4().hex[:8]}")
 
     async def _async_interrupt_kernel(self) -> None:
         if not self.shutting_down:
             await super()._async_interrupt_kernel()
 
     async def _async_pre_start_kernel(self, **kw):
+        _started.add(self)
         cmd, kw = await super()._async_pre_start_kernel(**kw)
         kw["env"] = {**kw.get("env", os.environ), **self.extra_env}
         if self.log_file:
             with open(self.log_file, "ab") as log:  # the kernel keeps its own copy of the descriptor
                 kw["stdout"] = kw["stderr"] = os.dup(log.fileno())
         return cmd, kw
+
+
+_started: weakref.WeakSet = weakref.WeakSet()  # this process's section kernels, for stop_kernels
+
+
+def stop_kernels() -> None:
+    """Kill the section kernels of this process that still run, with their training workers.
+
+    jupyter_client starts each kernel as the leader of a process group of its own, which the
+    kernel's workers join.
+    """
+    for manager in list(_started):
+        process = getattr(manager.provisioner, "process", None)
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 @contextmanager
@@ -73,8 +93,10 @@ def kernel_options(env: dict[str, str], log_file: Path):
 
 def run_section(name: str, out: Path, parameters: dict, kernel: dict) -> None:
     """Execute ``notebooks/<name>.ipynb`` with ``parameters`` into ``out`` (kept, with outputs, even on failure)."""
+    # the kernel starts in the notebooks' directory: papermill's cwd= would change this whole process's
     papermill.execute_notebook(str(paths.NOTEBOOKS_DIR / f"{name}.ipynb"), str(out), parameters=parameters,
-                               cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False, **kernel)
+                               resources={"metadata": {"path": str(paths.NOTEBOOKS_DIR)}}, progress_bar=False,
+                               **kernel)
 
 
 def failure(section: str, e: Exception, out: Path) -> str:

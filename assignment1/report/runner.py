@@ -2,7 +2,7 @@
 
 It checks every parameter override against the parameters the section
 notebooks declare and against what each accepts, prepares the data, runs the
-sections in order with papermill, and assembles ``report.html``, ``report.pdf``
+sections with papermill, two at a time, and assembles ``report.html``, ``report.pdf``
 and ``summary.json``. Each kind of run writes to its own place, so a quick or
 partial run never replaces the full report: the full report (every section,
 default parameters) goes to ``reports/``; a run that is partial (some
@@ -22,6 +22,7 @@ import signal
 import sys
 import time
 import uuid
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,7 +34,7 @@ from ..experiments import paths
 from ..experiments.cli import typed
 from ..experiments.progress import PROGRESS_ENV, RunBars
 from . import assemble, params
-from .notebooks import failure, kernel_options, run_section, warnings_in
+from .notebooks import failure, kernel_options, run_section, stop_kernels, warnings_in
 from .render import PAPERS
 from .section import records
 
@@ -179,38 +180,66 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
 
 def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, reports: Path, found: dict,
              log) -> int:
-    """Run the sections in order into ``out_dir/executed``, putting each one's :func:`records` in ``found``;
-    return 0, or the exit status of a failure."""
+    """Run the sections into ``out_dir/executed``, two at a time (one with ``n_jobs`` 1), each started in
+    order as another ends, putting each one's :func:`records` in ``found``; return 0, or the exit status
+    of a failure.
+
+    Two at once keep the cores busy while a section starts its kernel, draws its figures or waits
+    for its last run. Sections share the run store, where a run that one of them trains is waited
+    for by the others, not trained twice; which one trains it changes nothing that is computed.
+    """
     progress_dir = out_dir / ".progress"
     (out_dir / "executed").mkdir(parents=True, exist_ok=True)
-    total = 0.0
+    executed = {name: out_dir / "executed" / f"{name}.ipynb" for name in names}
+    waiting, running, t0 = list(names), {}, time.perf_counter()
+
+    def timed(name: str, kernel: dict) -> float:
+        start = time.perf_counter()
+        run_section(name, executed[name], {k: v for k, v in overrides.items() if k in declared[name]}, kernel)
+        return time.perf_counter() - start
+
+    at_once = 1 if overrides.get("n_jobs") == 1 else 2
+    pool = ThreadPoolExecutor(at_once, thread_name_prefix="section")
     try:
         env = {PROGRESS_ENV: str(progress_dir), REPORT_ENV: uuid.uuid4().hex}
         with kernel_options(env, out_dir / "kernels.log") as kernel, RunBars(progress_dir) as bars, \
-                tqdm(names, desc="report sections", unit="section", position=0, disable=not bars.live) as bar:
-            for name in bar:
-                bar.set_postfix_str(name)
-                out = out_dir / "executed" / f"{name}.ipynb"
-                t0 = time.perf_counter()
-                try:
-                    run_section(name, out, {k: v for k, v in overrides.items() if k in declared[name]}, kernel)
-                except Exception as e:  # papermill's error or a dead kernel: report it, keep the notebook
-                    bar.close()
-                    log(f"error: {failure(name, e, out)}")
-                    return 1
-                seconds = time.perf_counter() - t0
-                total += seconds
-                found[name] = records(out)
-                bar.write(section_line(name, seconds, found[name][1], paths.runs_dir(reports)), file=sys.stdout)
-                for line in warnings_in(out):
-                    log(f"warning in {name}: {line}")
+                tqdm(total=len(names), desc="report sections", unit="section", position=0,
+                     disable=not bars.live) as bar:
+            while waiting or running:
+                while waiting and len(running) < at_once:
+                    name = waiting.pop(0)
+                    running[pool.submit(timed, name, kernel)] = name
+                bar.set_postfix_str(" ".join(running.values()))
+                for future in wait(running, return_when=FIRST_COMPLETED).done:
+                    name = running.pop(future)
+                    try:
+                        seconds = future.result()
+                    except Exception as e:  # papermill's error or a dead kernel: report it, keep the notebook
+                        quiet()
+                        stop_kernels()
+                        bar.close()
+                        log(f"error: {failure(name, e, executed[name])}")
+                        return 1
+                    found[name] = records(executed[name])
+                    bar.update()
+                    bar.write(section_line(name, seconds, found[name][1], paths.runs_dir(reports)), file=sys.stdout)
+                    for line in warnings_in(executed[name]):
+                        log(f"warning in {name}: {line}")
     except KeyboardInterrupt:
-        # the cell under way ends with its kernel; asyncio would report that task's error at exit as news
-        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        quiet()
+        stop_kernels()  # the cells under way end with their kernels, the kernels' workers with them
         log("interrupted: finished runs are stored; rerun to resume from them")
         return 130
-    log(f"all sections: {total:.0f} s")
+    finally:
+        pool.shutdown(cancel_futures=True)
+    log(f"all sections: {time.perf_counter() - t0:.0f} s")
     return 0
+
+
+def quiet() -> None:
+    """Silence what papermill and asyncio would print of the sections about to be stopped."""
+    for name in ("papermill", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]:
