@@ -1,4 +1,5 @@
-"""Training progress across processes: the one channel between a report's runs and its terminal.
+"""Training across processes: the one channel between a report's runs and its terminal, and the
+slots that keep its sections from training more runs at once than there are cores.
 
 A run trained in a worker process (:mod:`.runs`) writes ``<done> <total> <label>``
 to ``<directory>/<key>.txt`` after every epoch and removes the file when it
@@ -13,8 +14,11 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
+from joblib import cpu_count
 from tqdm import tqdm
 
 from ..config import RunConfig
@@ -26,6 +30,33 @@ PROGRESS_ENV = "A1_PROGRESS_DIR"
 def named_directory() -> str | None:
     """The progress directory a report runner named to this process, if any."""
     return os.environ.get(PROGRESS_ENV) or None
+
+
+@contextmanager
+def training_slot(poll: float = 0.1):
+    """Wait for, then hold, one of a report's training slots, one per core (outside a report: no wait).
+
+    The report runs two sections at a time, each with a worker per core; more training processes
+    than cores would only slow each other down, while a section that starts its kernel, draws or
+    waits leaves its core to the other's runs. A slot is ``<directory>/.slot-<i>`` locked with
+    ``flock``, which the system releases if its holder dies.
+    """
+    directory = named_directory()
+    if directory is None or os.name != "posix":
+        yield
+        return
+    import fcntl
+
+    while True:
+        for i in range(cpu_count()):
+            with open(Path(directory) / f".slot-{i}", "a") as slot:
+                try:
+                    fcntl.flock(slot, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                yield
+                return
+        time.sleep(poll)
 
 
 class ProgressFile:

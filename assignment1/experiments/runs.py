@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from .. import data, fetch, model, sweep, train
 from ..config import RunConfig
 from . import paths
-from .progress import ProgressFile, named_directory
+from .progress import ProgressFile, named_directory, training_slot
 from .store import RunResult, RunStore, run_key
 
 
@@ -64,7 +64,7 @@ def train_sweep(cfgs: list[RunConfig], ds: data.Dataset, on_epoch: list | None =
     among threads may round differently, and a run's numbers must not depend on the process it ran in.
     """
     shows = on_epoch or [None] * len(cfgs)
-    with threadpool_limits(limits=1):
+    with training_slot(), threadpool_limits(limits=1):
         if cfgs[0].engine == "plain":
             trained = [train.train(ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, cfgs[0], shows[0], stop)]
         else:
