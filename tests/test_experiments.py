@@ -6,12 +6,14 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
 
 from assignment1.config import RunConfig
-from assignment1.experiments import store
+from assignment1.experiments import progress, store
 from assignment1.experiments.runs import Experiments, grid
 
 
@@ -118,6 +120,36 @@ def test_two_experiments_sharing_a_store_train_each_run_once(tiny_env, tmp_path)
     assert first.n_trained + second.n_trained == 4
     assert all(same(a, b) for a, b in zip(results["first"], results["second"]))
     assert not list(tmp_path.glob("runs/.*.claim"))
+
+
+def test_a_report_trains_no_more_runs_at_once_than_it_has_slots(tmp_path, monkeypatch):
+    def most_at_once(n_runs=5):
+        holding, most, lock = 0, 0, threading.Lock()
+
+        def train():
+            nonlocal holding, most
+            with progress.training_slot(poll=0.01):
+                with lock:
+                    holding += 1
+                    most = max(most, holding)
+                time.sleep(0.3)
+                with lock:
+                    holding -= 1
+
+        threads = [threading.Thread(target=train) for _ in range(n_runs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert not any(t.is_alive() for t in threads) and holding == 0  # every run had its turn
+        return most
+
+    # outside a report nothing waits; under one, with two slots (two cores), two train at a time
+    monkeypatch.setattr(progress, "cpu_count", lambda: 2)
+    monkeypatch.delenv(progress.PROGRESS_ENV, raising=False)
+    assert most_at_once() == 5
+    monkeypatch.setenv(progress.PROGRESS_ENV, str(tmp_path))
+    assert most_at_once() == 2
 
 
 def test_test_set_is_left_alone_until_asked_for(tiny_env, tmp_path):
