@@ -67,6 +67,8 @@ class RunConfig:
     loss: str = _setting("ce", partial(validate.choice, allowed=LOSSES),
                          "ce: softmax cross-entropy; mbce: sigmoid multiple binary cross-entropy")
     flip: bool = _setting(False, validate.flag, "mirror each image of a batch with probability 0.5")
+    shift: int = _setting(0, partial(validate.integer, low=0, high=8),
+                          "move each image of a batch by up to this many pixels each way (0: never)")
     milestones: tuple[int, ...] = _setting((), _milestones, "epochs (0-based) at which eta is multiplied by decay")
     decay_factor: float = _setting(0.1, validate.positive, "factor applied to eta at each milestone")
     schedule: str = _setting("step", partial(validate.choice, allowed=SCHEDULES),
@@ -131,6 +133,7 @@ class RunConfig:
         parts = [f"lam={self.lam:g}", f"eta={self.eta_text if varies else format(self.eta, 'g')}"]
         parts += [self.loss] if self.loss != "ce" else []
         parts += ["flip"] if self.flip else []
+        parts += [f"shift {self.shift}"] if self.shift else []
         return ", ".join(parts + ([f"average of the last {self.average:g}"] if self.average else []))
 
     def setting_id(self) -> str:

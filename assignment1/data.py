@@ -128,6 +128,17 @@ def flip(X: np.ndarray) -> np.ndarray:
     return X.reshape(*X.shape[:-1], 3, 32, 32)[..., ::-1].reshape(X.shape)
 
 
+def translate(X: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Move each image of ``X: (m, 3072)`` by its row of ``shifts: (m, 2)`` pixels (down, right; negative:
+    up, left), zeros (the mean, once normalized) filling what comes into view; returns a new ``(m, 3072)``."""
+    images, out = X.reshape(-1, 3, 32, 32), np.zeros((len(X), 3, 32, 32), X.dtype)
+    for dy, dx in np.unique(shifts, axis=0):
+        rows = np.flatnonzero((shifts == (dy, dx)).all(axis=1))
+        out[rows, :, max(dy, 0):32 + min(dy, 0), max(dx, 0):32 + min(dx, 0)] = \
+            images[rows, :, max(-dy, 0):32 + min(-dy, 0), max(-dx, 0):32 + min(-dx, 0)]
+    return out.reshape(X.shape)
+
+
 def to_images(X: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """Normalized rows ``X: (n, 3072)`` back to displayable images ``(n, 32, 32, 3)`` uint8."""
     raw = np.clip(np.rint(X * std + mean), 0, 255).astype(np.uint8)

@@ -1,9 +1,9 @@
 """Several runs that read the same batches, trained in one pass over the data: the loop of
 :mod:`assignment1.train`, arranged to run fast.
 
-Runs that share their data, seed, mini-batch size, flips and loss (:func:`shared`)
-visit the same samples in the same order, since the seed decides the order and
-the flips. So their steps are taken together: each batch is gathered (and
+Runs that share their data, seed, mini-batch size, flips, translations and loss
+(:func:`shared`) visit the same samples in the same order, since the seed decides
+the order, the flips and the translations. So their steps are taken together: each batch is gathered (and
 flipped) once for all of them, and each block of the data is read once to
 evaluate all of them after an epoch. Each run keeps its own lambda, learning
 rate, schedule, initialization and number of epochs; a run that has finished
@@ -32,10 +32,11 @@ from . import model
 from . import train as plain
 from .config import RunConfig
 from .data import flip as mirror
+from .data import translate
 from .train import TrainResult
 
 #: Settings the runs of one sweep share; they may differ in everything else.
-SHARED = ("seed", "n_batch", "flip", "loss", "val_size", "normalize", "dtype")
+SHARED = ("seed", "n_batch", "flip", "shift", "loss", "val_size", "normalize", "dtype")
 MAX_BLOCK_ROWS = 32  # products of at most this many rows by (3072 x 10) run near peak speed here
 
 
@@ -115,7 +116,7 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
     first = cfgs[0]
     X, Y, X_val, Y_val = (np.ascontiguousarray(a, dtype=first.dtype) for a in (X, Y, X_val, Y_val))
     y, (n, d), K = Y.argmax(axis=1), X.shape, Y.shape[1]
-    init_seq, shuffle_rng, flip_rng = plain.random_streams(first.seed)
+    init_seq, shuffle_rng, flip_rng, shift_rng = plain.random_streams(first.seed)
     params = {i: plain.init_params(K, d, init_seq, c.init_std, first.dtype) for i, c in enumerate(cfgs)}
     averages = {i: (W.copy(), b.copy()) for i, (W, b) in params.items()}
     kept = {i: (W.copy(), b.copy()) for i, (W, b) in params.items()}  # each run's weights after its last epoch
@@ -128,12 +129,15 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
             t0 = time.perf_counter()
             order = shuffle_rng.permutation(n)
             mirrored = flip_rng.random(n) < 0.5 if first.flip else None
+            moves = shift_rng.integers(-first.shift, first.shift + 1, size=(n, 2)) if first.shift else None
             for start in range(0, n, first.n_batch):
                 batch = order[start:start + first.n_batch]
                 Xb = np.take(X, batch, axis=0, out=Xb_buf[:len(batch)], mode="clip")  # a permutation: valid
                 if first.flip:
                     rows = np.flatnonzero(mirrored[start:start + first.n_batch])
                     Xb[rows] = mirror(Xb[rows])
+                if first.shift:
+                    Xb = translate(Xb, moves[start:start + first.n_batch])
                 for i, (W, b) in params.items():
                     G = score_gradients(scores(Xb, W, b, S[:len(batch)]), y[batch], first.loss)
                     step(W, b, Xb, G, cfgs[i].eta_at(epoch), cfgs[i].lam)

@@ -7,7 +7,7 @@ validation data. :mod:`assignment1.sweep` runs this loop for several runs at
 once, faster; a test keeps the two equal.
 
 Randomness comes from one seed split into independent streams (initialization,
-shuffling, flipping), so two runs with the same seed are bit-identical and runs
+shuffling, flipping, translating), so two runs with the same seed are bit-identical and runs
 that differ only in ``lam`` or ``eta`` start from the same weights.
 """
 
@@ -23,6 +23,7 @@ import numpy as np
 from . import model
 from .config import RunConfig
 from .data import flip as mirror
+from .data import translate
 
 HISTORY_KEYS = ("train_loss", "train_cost", "train_acc", "val_loss", "val_cost", "val_acc")
 
@@ -53,10 +54,12 @@ def init_params(K: int, d: int, seed: int | np.random.SeedSequence = 0, std: flo
     return W.astype(dtype), b.astype(dtype)
 
 
-def random_streams(seed: int) -> tuple[np.random.SeedSequence, np.random.Generator, np.random.Generator]:
-    """Three independent random streams from one seed: initialization (a seed sequence), shuffling and flipping."""
-    init_seq, shuffle_seq, flip_seq = np.random.SeedSequence(seed).spawn(3)
-    return init_seq, np.random.default_rng(shuffle_seq), np.random.default_rng(flip_seq)
+def random_streams(seed: int) -> tuple[np.random.SeedSequence, np.random.Generator, np.random.Generator,
+                                       np.random.Generator]:
+    """Independent random streams from one seed: initialization (a seed sequence), shuffling, flipping and
+    translating (a fourth child of the seed leaves the first three as they were)."""
+    init_seq, *seqs = np.random.SeedSequence(seed).spawn(4)
+    return init_seq, *(np.random.default_rng(s) for s in seqs)
 
 
 def empty_history() -> dict[str, list[float]]:
@@ -92,7 +95,8 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
     Each epoch visits the samples in a fresh random order in batches of
     ``cfg.n_batch`` (at most ``n``; the last batch is smaller if it does not
     divide ``n``); with ``cfg.flip`` each sample is mirrored with probability
-    0.5, drawn afresh each epoch. ``cfg.loss`` names the cost (see
+    0.5, drawn afresh each epoch, and with ``cfg.shift`` moved by up to that many
+    pixels down or up and right or left (:func:`assignment1.data.translate`). ``cfg.loss`` names the cost (see
     :data:`assignment1.model.LOSSES`) and ``cfg.eta_at(epoch)`` the learning
     rate. From epoch ``cfg.first_averaged`` on, the run's weights are the mean
     of its end-of-epoch weights so far (none, without ``cfg.average``). After
@@ -104,7 +108,7 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
     cost_and_gradients = model.LOSSES[cfg.loss]
     X, Y, X_val, Y_val = (np.asarray(a, dtype=cfg.dtype) for a in (X, Y, X_val, Y_val))
     n, d = X.shape
-    init_seq, shuffle_rng, flip_rng = random_streams(cfg.seed)
+    init_seq, shuffle_rng, flip_rng, shift_rng = random_streams(cfg.seed)
     W, b = init_params(Y.shape[1], d, init_seq, cfg.init_std, cfg.dtype)
     kept, (W_avg, b_avg) = (W.copy(), b.copy()), (W.copy(), b.copy())  # the run's weights, and a running mean
     history = empty_history()
@@ -116,12 +120,15 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
             eta = cfg.eta_at(epoch)
             order = shuffle_rng.permutation(n)
             mirrored = flip_rng.random(n) < 0.5 if cfg.flip else None
+            moves = shift_rng.integers(-cfg.shift, cfg.shift + 1, size=(n, 2)) if cfg.shift else None
             for start in range(0, n, cfg.n_batch):
                 batch = order[start:start + cfg.n_batch]
                 Xb = X[batch]
                 if cfg.flip:
                     to_flip = mirrored[start:start + cfg.n_batch]
                     Xb[to_flip] = mirror(Xb[to_flip])
+                if cfg.shift:
+                    Xb = translate(Xb, moves[start:start + cfg.n_batch])
                 _, _, dW, db = cost_and_gradients(W, b, Xb, Y[batch], cfg.lam)
                 W -= eta * dW
                 b -= eta * db

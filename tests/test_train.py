@@ -158,11 +158,11 @@ def test_sizes_the_data_cannot_serve_are_refused():
         RunConfig(val_size=50_000).check_data_size(50_000)
 
 
-def full_batch_step(tiny, loss, flip=False, seed=4):
+def full_batch_step(tiny, loss, flip=False, seed=4, shift=0):
     """One epoch of the plain loop with the whole training set as one batch (float64), and what it starts from."""
     X, Y = tiny.train.X.astype(np.float64), tiny.train.Y.astype(np.float64)
     cfg = RunConfig(lam=0.3, eta=0.05, n_epochs=1, n_batch=X.shape[0], seed=seed, loss=loss, flip=flip,
-                    dtype="float64")
+                    shift=shift, dtype="float64")
     r = train.train(X, Y, tiny.val.X, tiny.val.Y, cfg)
     W0, b0 = train.init_params(10, X.shape[1], np.random.SeedSequence(seed).spawn(3)[0], 0.1, "float64")
     return r, X, Y, W0, b0
@@ -181,7 +181,7 @@ def test_one_full_batch_epoch_is_one_gradient_step(tiny, loss):
 def test_flips_mirror_the_samples_the_flip_stream_chooses(tiny):
     # the same full-batch step, on the training images mirrored left to right where the flip stream says so
     r, X, Y, W0, b0 = full_batch_step(tiny, "ce", flip=True)
-    _, shuffle_rng, flip_rng = train.random_streams(4)
+    _, shuffle_rng, flip_rng, _ = train.random_streams(4)
     order, chosen = shuffle_rng.permutation(X.shape[0]), flip_rng.random(X.shape[0]) < 0.5
     images = X.reshape(-1, 3, 32, 32).copy()
     images[order[chosen]] = images[order[chosen]][..., ::-1]  # sample order[i] is the batch's row i
@@ -192,7 +192,22 @@ def test_flips_mirror_the_samples_the_flip_stream_chooses(tiny):
     assert np.abs(r.W - full_batch_step(tiny, "ce")[0].W).max() > 1e-6
 
 
-CASES = {"ce": {}, "ce-flip": {"flip": True}, "mbce": {"loss": "mbce"}}
+def test_translations_move_the_samples_the_shift_stream_chooses(tiny):
+    # the same full-batch step, on the training images moved by the shift stream's draws, each way by at most 2
+    r, X, Y, W0, b0 = full_batch_step(tiny, "ce", shift=2)
+    _, shuffle_rng, _, shift_rng = train.random_streams(4)
+    order, moves = shuffle_rng.permutation(X.shape[0]), shift_rng.integers(-2, 3, size=(X.shape[0], 2))
+    images = np.zeros((X.shape[0], 3, 36, 36))  # each image in a frame of zeros two pixels wide, cut out moved
+    images[:, :, 2:34, 2:34] = X[order].reshape(-1, 3, 32, 32)
+    moved = np.stack([im[:, 2 - dy:34 - dy, 2 - dx:34 - dx] for im, (dy, dx) in zip(images, moves)])
+    step = model.LOSSES["ce"](W0, b0, moved.reshape(X.shape), Y[order], lam=0.3)
+    assert len(np.unique(moves, axis=0)) == 25
+    np.testing.assert_allclose(r.W, W0 - 0.05 * step.dW, rtol=0, atol=1e-12)
+    # and it is not the step without translations
+    assert np.abs(r.W - full_batch_step(tiny, "ce")[0].W).max() > 1e-6
+
+
+CASES = {"ce": {}, "ce-flip": {"flip": True}, "mbce": {"loss": "mbce"}, "ce-flip-shift": {"flip": True, "shift": 1}}
 # runs of one sweep: each its own lambda, learning rate, schedule, initialization and length
 MEMBERS = [{"lam": 0.05, "eta": 0.02, "n_epochs": 3}, {"lam": 0.0, "eta": 0.05, "milestones": (2,), "n_epochs": 4},
            {"lam": 0.3, "eta": 0.01, "n_epochs": 2, "init_std": 0.2},

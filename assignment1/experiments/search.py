@@ -62,6 +62,7 @@ class Space:
     schedule: tuple[str, ...] = SCHEDULES
     n_epochs: tuple[int, ...] = (40, 60, 80, 100)
     average: tuple[float, ...] = (0.0, 0.25)
+    shift: tuple[int, ...] = (0,)
 
 
 def decay_milestones(n_epochs: int) -> tuple[int, ...]:
@@ -79,7 +80,10 @@ def suggest(trial: optuna.Trial, space: Space, **common) -> RunConfig:
                      flip=trial.suggest_categorical("flip", space.flip), n_epochs=n_epochs,
                      schedule="cosine" if schedule == "cosine" else "step",
                      milestones=decay_milestones(n_epochs) if schedule == "step" else (),
-                     average=trial.suggest_categorical("average", space.average), **common)
+                     average=trial.suggest_categorical("average", space.average),
+                     # drawn only if there is a choice: a fixed value leaves every other draw as it was
+                     shift=trial.suggest_categorical("shift", space.shift) if len(space.shift) > 1 else space.shift[0],
+                     **common)
 
 
 def hidden(url: str) -> str:

@@ -79,6 +79,7 @@ CHECKS = {
     "search_trials": _int(1), "search_seed": _int(0), "search_lam": validate.positive_range,
     "search_eta": validate.positive_range, "search_batches": _each("n_batch"), "search_flip": validate.flag,
     "search_epochs": _each("n_epochs"), "search_schedules": _schedules, "search_average": _each("average"),
+    "search_shifts": _each("shift"),
     "search_pruner": lambda n, v: validate.choice(n, v, search.PRUNERS),
     "reference_val_acc": lambda n, v: validate.real(n, v, low=0.0),
     "reference_decay_val_acc": lambda n, v: validate.real(n, v, low=0.0),
