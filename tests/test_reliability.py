@@ -150,6 +150,12 @@ def test_a_diverging_setting_is_reported_as_such(tiny_data):
 
 # --- interruption, damage, determinism ---------------------------------------------------------
 
+def as_in_a_terminal():
+    """In the child: Ctrl-C's signal handled as in a terminal, even where the tests run in the background
+    (a shell starts background jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_files(env):
     return sorted(os.listdir(os.path.join(env["A1_REPORTS_DIR"], "runs")))
 
@@ -159,7 +165,8 @@ def test_an_interrupted_report_resumes_from_the_finished_runs(tiny_data, sig):
     # enough epochs that the runs take a while; one job at a time, so they finish one by one
     args = [*TINY_02, "-p", "n_epochs", "400", "-p", "n_jobs", "1", "-y", "seeds: [0, 1, 2]"]
     proc = subprocess.Popen([sys.executable, "-m", "assignment1.report", *args], env=tiny_data,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=as_in_a_terminal)
     runs_dir = os.path.join(tiny_data["A1_REPORTS_DIR"], "runs")
     deadline = time.time() + 300
     while time.time() < deadline and not (os.path.isdir(runs_dir) and any(f.endswith(".npz") and not f.startswith(".")
@@ -309,7 +316,7 @@ def processes_marked(mark: str) -> list[int]:
 def start_long_report(env, *extra):
     args = [*TINY_02, "-p", "n_epochs", "2000", "-y", "seeds: [0, 1, 2]", *extra]
     return subprocess.Popen([sys.executable, "-m", "assignment1.report", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=as_in_a_terminal)
 
 
 def wait_for_training(env, timeout=300):
