@@ -163,7 +163,8 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
             return status
         executed = [out_dir / "executed" / f"{n}.ipynb" for n in names]
         tables = {name: found[name][0] for name in names}
-        compute = {name: c for name, (_, c) in found.items() if c is not None}  # sections without runs are left out
+        # in the sections' order, not the order they ended in; sections without runs are left out
+        compute = {name: found[name][1] for name in names if found[name][1] is not None}
         closing = assemble.provenance_markdown(provenance, used, compute, assemble.software())
         summary = assemble.summary(provenance, used, tables)
         written = assemble.write_report(executed, out_dir, closing, summary,
