@@ -3,9 +3,9 @@
 
 Runs that share their data, seed, mini-batch size, flips, translations and loss
 (:func:`shared`) visit the same samples in the same order, since the seed decides
-the order, the flips and the translations. So their steps are taken together: each batch is gathered (and
-flipped) once for all of them, and each block of the data is read once to
-evaluate all of them after an epoch. Each run keeps its own lambda, learning
+the order, the flips and the translations. So their steps are taken together:
+each batch is gathered (flipped, moved) once for all of them, and each block of
+the data is read once to evaluate all of them after an epoch. Each run keeps its own lambda, learning
 rate, schedule, initialization and number of epochs; a run that has finished
 or diverged leaves, and the others go on. No arithmetic mixes two runs, so a
 run's numbers do not depend on the company it keeps: trained in any sweep it
