@@ -1,6 +1,6 @@
 """Where an epoch's time goes: gather, forward product, softmax and gradient, backward product and update, evaluation.
 
-    .venv/bin/python benchmarks/profile_epoch.py [--runs R] [--epochs E]
+    .venv/bin/python benchmarks/profile_epoch.py [--runs R] [--epochs E] [--batch B]
 
 Runs the loop of :func:`assignment1.sweep.train` over ``R`` runs (Table 1's
 settings, repeated) on data of CIFAR-10's size, on one thread, with a clock
@@ -30,7 +30,7 @@ def profile(X, Y, Xv, Yv, cfgs: list[RunConfig]) -> tuple[dict[str, list[float]]
     """Seconds of each phase in each epoch, and each run's final weights."""
     K, first = Y.shape[1], cfgs[0]
     y = Y.argmax(axis=1)
-    init_seq, shuffle_rng, _ = train.random_streams(first.seed)
+    init_seq, shuffle_rng, *_ = train.random_streams(first.seed)
     params = [train.init_params(K, X.shape[1], init_seq, c.init_std, first.dtype) for c in cfgs]
     Xb_buf, S = np.empty((first.n_batch, X.shape[1]), X.dtype), np.empty((first.n_batch, K), X.dtype)
     times = defaultdict(list)
@@ -66,12 +66,13 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=4, help="runs in the sweep")
     parser.add_argument("--epochs", type=int, default=4, help="epochs (the first is left out)")
+    parser.add_argument("--batch", type=int, default=100, help="mini-batch size")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     X, Xv = rng.standard_normal((45_000, 3072), dtype=np.float32), rng.standard_normal((5_000, 3072), dtype=np.float32)
     Y, Yv = (np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)] for n in (45_000, 5_000))
     settings = [(0.0, 0.1), (0.0, 0.001), (0.1, 0.001), (1.0, 0.001)]
-    cfgs = [RunConfig(lam=lam, eta=eta, n_epochs=args.epochs) for lam, eta in (settings * args.runs)[:args.runs]]
+    cfgs = [RunConfig(lam=lam, eta=eta, n_epochs=args.epochs, n_batch=args.batch) for lam, eta in (settings * args.runs)[:args.runs]]
     with threadpool_limits(1):
         times, W = profile(X, Y, Xv, Yv, cfgs)
         swept = sweep.train(X, Y, Xv, Yv, cfgs)
