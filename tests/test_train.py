@@ -299,3 +299,22 @@ def test_runs_are_scheduled_in_sweeps_largest_first_and_split_to_keep_both_proce
     # too little work to be worth starting a process for: trained here, in one sweep
     short = [RunConfig(lam=lam, n_epochs=3, seed=0) for lam in (0.0, 0.1, 1.0)] + [RunConfig(n_epochs=3, seed=1)]
     assert schedule(short, workers=2) == ([[0, 1, 2], [3]], 1)
+
+
+def test_the_epoch_profiler_times_the_sweeps_own_loop(tiny):
+    import importlib.util
+    from pathlib import Path
+
+    # load benchmarks/profile_epoch.py, which re-enacts sweep.train phase by phase with a clock around each
+    path = Path(__file__).parents[1] / "benchmarks" / "profile_epoch.py"
+    spec = importlib.util.spec_from_file_location("profile_epoch", path)
+    profiler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(profiler)
+    # profile a sweep of three runs on tiny data, then train the same sweep
+    cfgs = [RunConfig(lam=lam, eta=0.01, n_epochs=3, n_batch=16) for lam in (0.0, 0.1, 1.0)]
+    args = (tiny.train.X, tiny.train.Y, tiny.val.X, tiny.val.Y)
+    times, weights = profiler.profile(*args, cfgs)
+    swept = sweep.train(*args, cfgs)
+    # every phase timed every epoch, and the profiled loop ends where the sweep does, bit for bit
+    assert set(times) == set(profiler.PHASES) and all(len(t) == 3 for t in times.values())
+    assert all(np.array_equal(W, r.W) for W, r in zip(weights, swept))
