@@ -143,8 +143,12 @@ def test_a_search_killed_mid_trial_resumes_with_its_trials_and_the_killed_one_fa
     while time.time() < deadline:  # until one trial has finished and the next is training
         time.sleep(0.5)
         url = search.storage_url(env["A1_REPORTS_DIR"])
-        if (tmp_path / "reports" / "search" / "search.db").exists() and optuna.get_all_study_names(
-                storage=search.storage(url)):
+        try:  # the search may be creating the database's tables right now, as open_study allows for
+            started = (tmp_path / "reports" / "search" / "search.db").exists() and optuna.get_all_study_names(
+                storage=search.storage(url))
+        except RuntimeError:
+            continue
+        if started:
             states = [t.state.name for t in study_of(env).trials]
             if "COMPLETE" in states and states[-1] == "RUNNING":
                 break
