@@ -72,7 +72,8 @@ def main(argv=None) -> None:
     X, Xv = rng.standard_normal((45_000, 3072), dtype=np.float32), rng.standard_normal((5_000, 3072), dtype=np.float32)
     Y, Yv = (np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)] for n in (45_000, 5_000))
     settings = [(0.0, 0.1), (0.0, 0.001), (0.1, 0.001), (1.0, 0.001)]
-    cfgs = [RunConfig(lam=lam, eta=eta, n_epochs=args.epochs, n_batch=args.batch) for lam, eta in (settings * args.runs)[:args.runs]]
+    cfgs = [RunConfig(lam=lam, eta=eta, n_epochs=args.epochs, n_batch=args.batch)
+            for lam, eta in (settings * args.runs)[:args.runs]]
     with threadpool_limits(1):
         times, W = profile(X, Y, Xv, Yv, cfgs)
         swept = sweep.train(X, Y, Xv, Yv, cfgs)

@@ -140,9 +140,9 @@ def test_a_search_killed_mid_trial_resumes_with_its_trials_and_the_killed_one_fa
     env = run_env(A1_REPORTS_DIR=tmp_path / "reports")
     proc = run_search(env, 6, 400, wait=False)
     deadline = time.time() + 300
+    url = search.storage_url(env["A1_REPORTS_DIR"])
     while time.time() < deadline:  # until one trial has finished and the next is training
         time.sleep(0.5)
-        url = search.storage_url(env["A1_REPORTS_DIR"])
         try:  # the search may be creating the database's tables right now, as open_study allows for
             started = (tmp_path / "reports" / "search" / "search.db").exists() and optuna.get_all_study_names(
                 storage=search.storage(url))

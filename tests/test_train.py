@@ -1,6 +1,8 @@
 """Mini-batch gradient descent: the textbook loop, and the fast loop that must agree with it."""
 
+import importlib.util
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -302,9 +304,6 @@ def test_runs_are_scheduled_in_sweeps_largest_first_and_split_to_keep_both_proce
 
 
 def test_the_epoch_profiler_times_the_sweeps_own_loop(tiny):
-    import importlib.util
-    from pathlib import Path
-
     # load benchmarks/profile_epoch.py, which re-enacts sweep.train phase by phase with a clock around each
     path = Path(__file__).parents[1] / "benchmarks" / "profile_epoch.py"
     spec = importlib.util.spec_from_file_location("profile_epoch", path)
