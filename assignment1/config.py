@@ -79,6 +79,8 @@ class RunConfig:
                               "standardize per feature, or by one global mean and std")
     dtype: str = _setting("float32", partial(validate.choice, allowed=DTYPES), "training precision")
     init_std: float = _setting(0.1, validate.positive, "std of the N(0, std^2) initialization of W and b")
+    evaluate_train: bool = _setting(True, validate.flag, "measure loss, cost and accuracy on the training data after "
+                                    "each epoch (False: on the validation data only, as the search's trials)")
     engine: str = _setting("fast", partial(validate.choice, allowed=ENGINES),
                            "fast (sweep.py) or plain (train.py, the textbook loop); same results to rounding")
 

@@ -143,11 +143,12 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
                     step(W, b, Xb, G, cfgs[i].eta_at(epoch), cfgs[i].lam)
             out = {i: params[i] if epoch < cfgs[i].first_averaged else
                    plain.average(*averages[i], *params[i], epoch - cfgs[i].first_averaged) for i in params}
-            running = [cfgs[i] for i in params]
-            train_metrics = evaluate(list(out.values()), X, Y, running)
-            val_metrics = evaluate(list(out.values()), X_val, Y_val, running)
+            measured = [i for i in params if cfgs[i].evaluate_train]
+            train_metrics = dict(zip(measured, evaluate([out[i] for i in measured], X, Y, [cfgs[i] for i in measured])))
+            val_metrics = evaluate(list(out.values()), X_val, Y_val, [cfgs[i] for i in params])
             seconds = (time.perf_counter() - t0) / len(params)
-            for i, tr, va in zip(list(params), train_metrics, val_metrics):
+            for i, va in zip(list(params), val_metrics):
+                tr = train_metrics.get(i, plain.NOT_MEASURED)
                 if not plain.finite(tr, va):  # the run keeps the weights of its last epoch whose cost was finite
                     results[i] = TrainResult(*kept.pop(i), history=histories[i], diverged=True)
                     del params[i]

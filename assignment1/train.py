@@ -26,6 +26,8 @@ from .data import flip as mirror
 from .data import translate
 
 HISTORY_KEYS = ("train_loss", "train_cost", "train_acc", "val_loss", "val_cost", "val_acc")
+#: The training metrics of a run that does not evaluate them (``evaluate_train=False``).
+NOT_MEASURED = {"loss": float("nan"), "cost": float("nan"), "acc": float("nan")}
 
 
 @dataclass
@@ -84,8 +86,8 @@ def average(W_avg: np.ndarray, b_avg: np.ndarray, W: np.ndarray, b: np.ndarray, 
 
 
 def finite(*metrics: dict) -> bool:
-    """Whether every cost in ``metrics`` is finite (a diverged run's is inf or nan)."""
-    return all(np.isfinite(m["cost"]) for m in metrics)
+    """Whether every measured cost in ``metrics`` is finite (a diverged run's is inf or nan)."""
+    return all(np.isfinite(m["cost"]) for m in metrics if m is not NOT_MEASURED)
 
 
 def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cfg: RunConfig,
@@ -101,8 +103,9 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
     rate. From epoch ``cfg.first_averaged`` on, the run's weights are the mean
     of its end-of-epoch weights so far (none, without ``cfg.average``). After
     each epoch the loss, cost and accuracy of the run's weights on the training
-    and validation data are recorded, then ``on_epoch(history)`` is called (to
-    show progress: what it returns is ignored). Training ends early only if
+    data (NaN unless ``cfg.evaluate_train``) and the validation data are
+    recorded, then ``on_epoch(history)`` is called (to show progress: what it
+    returns is ignored). Training ends early only if
     ``stop`` is set: after the epoch under way. Returns a :class:`TrainResult`.
     """
     cost_and_gradients = model.LOSSES[cfg.loss]
@@ -134,7 +137,8 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
                 b -= eta * db
             W_out, b_out = (W, b) if epoch < cfg.first_averaged else average(W_avg, b_avg, W, b,
                                                                              epoch - cfg.first_averaged)
-            train_metrics = model.evaluate(W_out, b_out, X, Y, cfg.lam, cfg.loss)
+            train_metrics = model.evaluate(W_out, b_out, X, Y, cfg.lam, cfg.loss) if cfg.evaluate_train \
+                else NOT_MEASURED
             val_metrics = model.evaluate(W_out, b_out, X_val, Y_val, cfg.lam, cfg.loss)
             if not finite(train_metrics, val_metrics):
                 diverged = True  # the run keeps the weights of its last epoch whose cost was finite

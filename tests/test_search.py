@@ -21,7 +21,7 @@ from cifar_format import make_batches, write_archive
 from conftest import run_env
 
 SPACE = search.Space(n_batch=(10, 20), n_epochs=(3, 5), average=(0.0, 0.5))
-COMMON = dict(seed=0, val_size=50)
+COMMON = dict(seed=0, val_size=50, evaluate_train=False)  # as the report searches
 
 
 def test_suggestions_are_seeded_and_inside_the_space():
@@ -78,6 +78,8 @@ def test_poisoned_test_labels_do_not_change_the_search(tmp_path):
     chosen = search.config_of(search.selected(clean), SPACE, **COMMON)
     a, b = (experiments[name].run([chosen])[0] for name in ("clean", "poisoned"))
     assert np.array_equal(a.W, b.W) and a.test["acc"] != b.test["acc"]
+    # its first seed is the trial's run, from the store
+    assert experiments["clean"].n_trained == experiments["poisoned"].n_trained == 0
 
 
 def test_a_search_is_its_first_trials_whatever_else_the_study_holds(tmp_path):

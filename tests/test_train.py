@@ -78,6 +78,19 @@ def test_divergence_is_detected_and_the_last_finite_state_kept(tiny, engine):
 
 
 @ENGINES
+def test_a_run_measured_on_validation_data_alone_is_the_same_run(tiny, engine):
+    # without the training data's metrics (NaN): the same weights and validation curve
+    both, val_only = fit(tiny, engine, flip=True), fit(tiny, engine, flip=True, evaluate_train=False)
+    assert np.array_equal(both.W, val_only.W) and np.array_equal(both.b, val_only.b)
+    for k in ("loss", "cost", "acc"):
+        assert val_only.history[f"val_{k}"] == both.history[f"val_{k}"]
+        assert np.isnan(val_only.history[f"train_{k}"]).all() and np.isfinite(both.history[f"train_{k}"]).all()
+    # a diverging run is still caught, by its validation cost, at the same epoch
+    diverging = [fit(tiny, engine, eta=2.0, lam=1.0, n_epochs=30, evaluate_train=e) for e in (True, False)]
+    assert all(r.diverged for r in diverging) and np.array_equal(diverging[0].W, diverging[1].W)
+
+
+@ENGINES
 def test_milestones_set_eta_per_epoch(tiny, engine):
     cfg = RunConfig(eta=0.01, milestones=(2, 3), decay_factor=0.1)
     assert [cfg.eta_at(e) for e in range(4)] == pytest.approx([0.01, 0.01, 0.001, 0.0001])
@@ -212,7 +225,7 @@ def test_translations_move_the_samples_the_shift_stream_chooses(tiny):
 CASES = {"ce": {}, "ce-flip": {"flip": True}, "mbce": {"loss": "mbce"}, "ce-flip-shift": {"flip": True, "shift": 1}}
 # runs of one sweep: each its own lambda, learning rate, schedule, initialization and length
 MEMBERS = [{"lam": 0.05, "eta": 0.02, "n_epochs": 3}, {"lam": 0.0, "eta": 0.05, "milestones": (2,), "n_epochs": 4},
-           {"lam": 0.3, "eta": 0.01, "n_epochs": 2, "init_std": 0.2},
+           {"lam": 0.3, "eta": 0.01, "n_epochs": 2, "init_std": 0.2, "evaluate_train": False},
            {"lam": 0.01, "eta": 0.03, "schedule": "cosine", "n_epochs": 5, "average": 0.6}]
 
 
@@ -252,7 +265,7 @@ def test_a_run_in_a_sweep_is_bit_for_bit_the_run_alone(tiny, case, n_batch):
     for cfg, together in zip(cfgs, swept):
         alone = sweep.train(tiny.train.X, tiny.train.Y, tiny.val.X, tiny.val.Y, [cfg])[0]
         assert np.array_equal(together.W, alone.W) and np.array_equal(together.b, alone.b)
-        assert without_times(together.history) == without_times(alone.history)
+        np.testing.assert_equal(without_times(together.history), without_times(alone.history))  # NaN equals NaN
     # and in another order, and beside other company
     again = sweep.train(tiny.train.X, tiny.train.Y, tiny.val.X, tiny.val.Y, [cfgs[2], cfgs[0]])
     assert np.array_equal(again[0].W, swept[2].W) and np.array_equal(again[1].W, swept[0].W)

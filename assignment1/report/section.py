@@ -85,9 +85,11 @@ class Section:
 
     @property
     def search_common(self) -> dict:
-        """What every trial of the section's search shares: its first seed, its data, dtype and engine."""
+        """What every trial of the section's search shares: its first seed, its data, dtype and engine, and
+        validation data alone measured after each epoch (the choice looks at nothing else)."""
         p = self.params
-        return dict(seed=p.seeds[0], val_size=p.val_size, dtype=p.dtype, init_std=p.init_std, engine=p.engine)
+        return dict(seed=p.seeds[0], val_size=p.val_size, dtype=p.dtype, init_std=p.init_std, engine=p.engine,
+                    evaluate_train=False)
 
     def search(self, space, n_trials: int, seed: int, pruner: str):
         """The section's hyperparameter search (:func:`assignment1.experiments.search.search`) on its data."""
