@@ -29,6 +29,18 @@ def test_train_end_to_end_with_json(tiny_env, tmp_path):
     assert f"{result['test']['acc']:.4f}" in r.stdout
 
 
+def test_a_run_without_training_metrics_writes_them_as_null(tiny_env, tmp_path):
+    # --no-evaluate-train: the same run, its training metrics null in strict JSON (no NaN token)
+    histories = []
+    for flag in ("--evaluate-train", "--no-evaluate-train"):
+        out = tmp_path / f"{flag}.json"
+        assert cli("train", *TINY, flag, "--json", str(out)).returncode == 0
+        histories.append(json.loads(out.read_text(), parse_constant=lambda token: pytest.fail(token))["history"])
+    both, val_only = histories
+    assert val_only["val_acc"] == both["val_acc"] and val_only["train_acc"] == [None] * 3
+    assert all(v is not None for v in both["train_acc"])
+
+
 @pytest.mark.parametrize("engine", [["--engine", "plain"], ["--engine", "fast"]], ids=["plain", "fast"])
 def test_the_command_trains_every_epoch_while_its_progress_bar_redraws(tiny_env, tmp_path, engine):
     # as the README shows it, progress bar on; with TQDM_MININTERVAL=0 the bar redraws after every epoch,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -73,7 +74,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     for name, f in SETTINGS.items():
         flags = ["--" + name.replace("_", "-")] + ([SHORT[name]] if name in SHORT else [])
         if isinstance(f.default, bool):
-            p.add_argument(*flags, dest=name, action="store_true", help=f.metadata["help"])
+            p.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=f.default,
+                           help=f.metadata["help"])
         elif isinstance(f.default, tuple):
             p.add_argument(*flags, dest=name, nargs="*", type=typed, default=f.default, help=f.metadata["help"])
         else:
@@ -114,7 +116,8 @@ def _train(a: argparse.Namespace) -> int:
           f"  ({epochs} epochs in {seconds:.1f} s)")
     if a.json is not None:
         out = {"settings": cfg.to_dict(), "test": test, "diverged": r.diverged, "seconds": seconds,
-               "history": r.history, "provenance": ds.provenance}
+               "history": {k: [v if math.isfinite(v) else None for v in values] for k, values in r.history.items()},
+               "provenance": ds.provenance}  # strict JSON: a metric not measured (NaN) is null
         a.json.write_text(json.dumps(out, indent=2) + "\n")
     return 0
 
