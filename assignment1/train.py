@@ -105,8 +105,8 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
     each epoch the loss, cost and accuracy of the run's weights on the training
     data (NaN unless ``cfg.evaluate_train``) and the validation data are
     recorded, then ``on_epoch(history)`` is called (to show progress: what it
-    returns is ignored). Training ends early only if
-    ``stop`` is set: after the epoch under way. Returns a :class:`TrainResult`.
+    returns is ignored). Training ends early only if ``stop`` is set: after
+    the epoch under way. Returns a :class:`TrainResult`.
     """
     cost_and_gradients = model.LOSSES[cfg.loss]
     X, Y, X_val, Y_val = (np.asarray(a, dtype=cfg.dtype) for a in (X, Y, X_val, Y_val))
