@@ -88,11 +88,15 @@ def browser_page(width: int = 1280, height: int = 1500):
 def run_all_cells(page, timeout: float = 300) -> None:
     """Run the open notebook top to bottom from the Run menu; return when every code cell has run.
 
-    JupyterLab sometimes asks which kernel to start (when its list of kernels arrives late); the
-    kernel it offers is taken, as a reader would, and the cells are run again.
+    The cells run once the kernel is idle. JupyterLab sometimes asks which kernel to start (when its
+    list of kernels arrives late); the kernel it offers is taken, as a reader would, and the cells are
+    run again.
     """
     page.locator(".jp-NotebookPanel").first.wait_for(timeout=120_000)
-    page.wait_for_timeout(1000)
+    # cells run before the kernel has connected are dropped (seen on a slow machine: nothing ran in 300 s), so
+    # wait until the status bar says the kernel is idle, or until JupyterLab asks which kernel to start
+    page.wait_for_function("() => /[|] Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent ?? '')"
+                           " || document.querySelector('.jp-Dialog') !== null", timeout=120_000)
 
     def run_all():
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()

@@ -358,3 +358,25 @@ def test_repeated_runs_print_no_error_or_warning(tmp_path, tiny_env):
         assert r.returncode == 0, r.stderr
         for word in ("ERROR", "WARNING", "KeyboardInterrupt", "Traceback"):
             assert word not in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_the_runner_starts_without_the_slow_iri_checks_and_still_validates_notebooks():
+    # in a fresh process, as the runner starts: rfc3987_syntax (2 to 3 s of parser building) is not imported
+    code = """
+import sys
+import assignment1.report  # first, as in python -m assignment1.report
+import nbformat
+from assignment1.report import runner
+assert sys.modules.get("rfc3987_syntax") is None, "rfc3987_syntax was imported"
+nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+nbformat.validate(nb)
+nb.cells[0]["not_in_the_schema"] = 1
+try:
+    nbformat.validate(nb)
+except nbformat.ValidationError:
+    print("refused")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=run_env(), timeout=120)
+    # a valid notebook passes and an invalid one is still refused
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "refused"
