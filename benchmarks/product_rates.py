@@ -3,43 +3,33 @@
     .venv/bin/python benchmarks/product_rates.py
 
 A run's products have one column per class (``X_rows @ W.T`` with ``W: (10, 3072)``); some BLAS kernels run
-such thin products far below their peak. Prints GFLOP/s for a large square product, then for the products of
-1, 2, 4 and 8 runs' weights stacked (10 to 80 columns), in blocks of 32, 100 and 256 rows of 45,000 x 3,072
-float32 data.
+such thin products far below their peak. Prints the matrix-product rate that ``make bench`` measures (a large
+square product), then GFLOP/s for the products of 1, 2, 4 and 8 runs' weights stacked (10 to 80 columns), in
+blocks of 32, 100 and 256 rows of the benchmark's 45,000 x 3,072 float32 data.
 """
 
 import time
 
 import numpy as np
+from bench import D, K, N, machine_rates
 from threadpoolctl import threadpool_info, threadpool_limits
 
 ROWS = (32, 100, 256)
 
 
-def gflops(work: float, seconds: float) -> float:
-    return work / seconds / 1e9
-
-
 def main() -> None:
-    rng = np.random.default_rng(0)
-    X = rng.random((45_000, 3_072), dtype=np.float32)
+    X = np.random.default_rng(0).random((N, D), dtype=np.float32)
     print("BLAS:", ", ".join(f"{i['internal_api']} {i['version']} ({i['architecture']})" for i in threadpool_info()))
+    print(f"square 2,048 x 2,048: {machine_rates()['sgemm_flops_per_s'] / 1e9:.1f} GFLOP/s")
     with threadpool_limits(limits=1):
-        A = rng.random((2_000, 2_000), dtype=np.float32)
-        seconds = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            A @ A
-            seconds.append(time.perf_counter() - t0)
-        print(f"square 2,000 x 2,000: {gflops(2 * 2_000**3, min(seconds)):.1f} GFLOP/s")
         for runs in (1, 2, 4, 8):
-            W = rng.random((10 * runs, 3_072), dtype=np.float32)
+            W = np.random.default_rng(1).random((K * runs, D), dtype=np.float32)
             rates = []
             for rows in ROWS:
                 t0 = time.perf_counter()
-                for start in range(0, len(X), rows):
+                for start in range(0, N, rows):
                     X[start:start + rows] @ W.T
-                rates.append(gflops(2 * X.size * W.shape[0], time.perf_counter() - t0))
+                rates.append(2 * X.size * W.shape[0] / (time.perf_counter() - t0) / 1e9)
             print(f"{runs} run(s), {W.shape[0]} columns: "
                   + ", ".join(f"{r} rows {g:.1f}" for r, g in zip(ROWS, rates)) + " GFLOP/s")
 
