@@ -76,18 +76,22 @@ def _epochs_axis(ax) -> None:
 
 
 def history_figure(groups: Sequence[Sequence], titles: Sequence[str], panels=PANELS) -> Figure:
-    """One row per group of runs (the seeds of one setting), one column per quantity: training and validation curves.
+    """One row per group of runs (the seeds of one setting), titled ``titles[i]``, one column per quantity:
+    training and validation curves.
 
     Lines are the mean over the group; bands are ± one std (absent for a single run).
     """
-    fig, axes = _figure(len(groups), len(panels), MAX_WIDTH, 0.4 + 1.75 * len(groups))
-    for row, (runs, title) in zip(axes, zip(groups, titles)):
-        for ax, (key, name) in zip(row, panels):
+    fig = Figure(figsize=(MAX_WIDTH, 0.4 + 1.8 * len(groups)), layout="constrained")
+    # a row title, not the setting in every panel's title: a long one (a schedule) would run into its neighbours
+    for row, runs, title in zip(fig.subfigures(len(groups), 1, squeeze=False)[:, 0], groups, titles):
+        row.suptitle(title)
+        axes = row.subplots(1, len(panels))
+        for ax, (key, name) in zip(axes, panels):
             for split in ("train", "val"):
                 _band(ax, runs, f"{split}_{key}", {"train": "training", "val": "validation"}[split], COLORS[split])
-            ax.set_title(f"{name}: {title}")
+            ax.set_title(name)
             _epochs_axis(ax)
-        row[0].legend()
+        axes[0].legend()
     return fig
 
 

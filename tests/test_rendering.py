@@ -120,17 +120,21 @@ def test_the_pdf_as_pages(tiny_report, tmp_path):
             assert lowest > 0.5, f"page {i} ends at {lowest:.0%} of its height"
 
 
-@pytest.mark.parametrize("name", ["history", "weights", "histograms", "curves", "confusion", "grid", "search"])
-def test_figures_print_at_their_own_size_with_readable_labels(name):
-    # every figure fits the text width of the PDF, so it is never shrunk, and no text in it is under 7 pt
+FIGURES = ["history", "history_schedule", "weights", "histograms", "curves", "confusion", "grid", "search"]
+
+
+def figure(name: str) -> matplotlib.figure.Figure:
+    """One of the report's figures, drawn from made-up runs as the notebooks draw it."""
     rng = np.random.default_rng(0)
     history = {k: list(rng.random(5)) for k in ("train_loss", "val_loss", "train_cost", "val_cost", "train_acc",
                                                   "val_acc")}
     run = type("Run", (), {"history": history})
     names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     y = rng.integers(0, 10, 200)
-    fig = {
+    return {
         "history": lambda: plots.history_figure([[run(), run()]] * 4, ["$\\lambda=0.1, \\eta=0.001$"] * 4),
+        "history_schedule": lambda: plots.history_figure(  # section 4's decay, its schedule in the row title
+            [[run(), run()]] * 2, ["$\\eta$ = 0.01, x0.1 at epochs 11, 50, 90", "$\\eta$ = 0.001 constant"]),
         "weights": lambda: plots.weights_figure([rng.normal(size=(10, 3072))] * 4, ["$\\lambda=0.1, \\eta=0.001$"] * 4,
                                                 names),
         "histograms": lambda: plots.p_true_histograms({"a": (y, rng.random(200)), "b": (y, rng.random(200))}, y),
@@ -143,6 +147,12 @@ def test_figures_print_at_their_own_size_with_readable_labels(name):
             [(i, "complete", list(zip(range(1, 101), rng.random(100)))) for i in range(24)],
             {"eta": 0.5, "lam": 0.2, "schedule": 0.1, "n_epochs": 0.1, "n_batch": 0.05, "average": 0.03, "flip": 0.02}),
     }[name]()
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_figures_print_at_their_own_size_with_readable_labels(name):
+    # every figure fits the text width of the PDF, so it is never shrunk, and no text in it is under 7 pt
+    fig = figure(name)
     canvas = FigureCanvasAgg(fig)  # as saving a PNG does
     canvas.draw()
     assert fig.get_figwidth() <= plots.MAX_WIDTH + 1e-9
@@ -152,3 +162,21 @@ def test_figures_print_at_their_own_size_with_readable_labels(name):
     drawn = fig.get_tightbbox(canvas.get_renderer())
     assert drawn.x0 >= -0.01 and drawn.y0 >= -0.01, drawn
     assert drawn.x1 <= fig.get_figwidth() + 0.01 and drawn.y1 <= fig.get_figheight() + 0.01, drawn
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_no_title_runs_into_other_text(name):
+    # as drawn, no panel or row title overlaps another title, a tick label or an axis label
+    fig = figure(name)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    titles = [ax.title for ax in fig.axes] + [row._suptitle for row in fig.subfigs if row._suptitle]
+    labels = [t for ax in fig.axes if ax.axison for t in (ax.xaxis.label, ax.yaxis.label)]
+    for ax in (ax for ax in fig.axes if ax.axison):  # the tick labels drawn: those within the axes' limits
+        (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+        labels += [t for t in ax.get_xticklabels() if x0 <= t.get_position()[0] <= x1]
+        labels += [t for t in ax.get_yticklabels() if y0 <= t.get_position()[1] <= y1]
+    boxes = {t: t.get_window_extent(canvas.get_renderer()) for t in titles + labels if t.get_visible() and t.get_text()}
+    clashes = [(a.get_text(), b.get_text()) for a in titles if a in boxes for b in boxes
+               if b is not a and boxes[a].overlaps(boxes[b])]
+    assert not clashes
