@@ -11,11 +11,15 @@ or diverged leaves, and the others go on. No arithmetic mixes two runs, so a
 run's numbers do not depend on the company it keeps: trained in any sweep it
 is, bit for bit, the run trained alone (a test checks it).
 
-Each run's arithmetic is laid out for the machine: products take at most
-:data:`MAX_BLOCK_ROWS` rows at a time, where OpenBLAS's small-matrix kernels run
-near peak, and the step ``W <- W - eta (dW + 2 lam W)`` is one BLAS ``gemm`` per
-block that accumulates straight into ``W``, with the L2 term folded into its
-``beta``. ``tests/test_train.py`` checks that every run agrees with the textbook loop.
+Each run's arithmetic is laid out for the machine's BLAS. Where OpenBLAS has
+small-matrix kernels (:data:`SMALL_KERNELS`, its AVX-512 builds), products take
+at most 32 rows at a time, where those kernels run near peak, and the step
+``W <- W - eta (dW + 2 lam W)`` is one BLAS ``gemm`` per block that accumulates
+straight into ``W``, with the L2 term folded into its ``beta``. Elsewhere (AVX2)
+the general kernels run a batch's product in one piece best, and numpy's product
+for the step about twice as fast as scipy's ``gemm``. Rounding then differs
+between the two kinds of machine, as it does anyway between their kernels.
+``tests/test_train.py`` checks that every run agrees with the textbook loop, in both layouts.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 from scipy.linalg import get_blas_funcs
+from threadpoolctl import threadpool_info
 
 from . import model
 from . import train as plain
@@ -37,7 +42,12 @@ from .train import TrainResult
 
 #: Settings the runs of one sweep share; they may differ in everything else.
 SHARED = ("seed", "n_batch", "flip", "shift", "loss", "val_size", "normalize", "dtype")
-MAX_BLOCK_ROWS = 32  # products of at most this many rows by (3072 x 10) run near peak speed here
+#: OpenBLAS builds for these processors multiply a few rows by (3072 x 10) with small-matrix kernels
+SMALL_KERNEL_ARCHITECTURES = ("SkylakeX", "Cooperlake", "SapphireRapids")
+SMALL_KERNELS = any(lib.get("architecture") in SMALL_KERNEL_ARCHITECTURES for lib in threadpool_info()
+                    if lib["internal_api"] == "openblas")
+#: Rows per product: 32 for the small-matrix kernels; elsewhere a batch of up to 256 in one piece
+MAX_BLOCK_ROWS = 32 if SMALL_KERNELS else 256
 
 
 def shared(cfg: RunConfig) -> tuple:
@@ -45,11 +55,15 @@ def shared(cfg: RunConfig) -> tuple:
     return tuple(getattr(cfg, name) for name in SHARED)
 
 
-@functools.lru_cache(maxsize=16)
 def row_blocks(m: int) -> tuple[slice, ...]:
     """Split ``m`` rows into the fewest near-equal blocks of at most :data:`MAX_BLOCK_ROWS` (a function of ``m``
-    only, so a run's numbers do not depend on anything else)."""
-    count = -(-m // MAX_BLOCK_ROWS)
+    and the machine only, so a run's numbers do not depend on anything else)."""
+    return _row_blocks(m, MAX_BLOCK_ROWS)
+
+
+@functools.lru_cache(maxsize=16)
+def _row_blocks(m: int, max_rows: int) -> tuple[slice, ...]:
+    count = -(-m // max_rows)
     edges = [round(i * m / count) for i in range(count + 1)]
     return tuple(slice(a, b) for a, b in zip(edges, edges[1:]))
 
@@ -78,10 +92,15 @@ def score_gradients(S: np.ndarray, y: np.ndarray, loss: str) -> np.ndarray:
 def step(W: np.ndarray, b: np.ndarray, Xb: np.ndarray, G: np.ndarray, eta: float, lam: float) -> None:
     """In place, ``W <- W - eta (G^T Xb / m + 2 lam W)`` and ``b <- b - eta sum(G) / m`` for ``G: (m, K)``."""
     G *= eta / Xb.shape[0]
-    gemm = get_blas_funcs("gemm", (W,))
-    for k, rows in enumerate(row_blocks(Xb.shape[0])):  # W^T <- decay W^T - Xb^T G, block by block
-        gemm(-1.0, Xb[rows].T, G[rows].T, beta=1 - 2 * eta * lam if k == 0 else 1.0, c=W.T, trans_b=True,
-             overwrite_c=True)
+    if SMALL_KERNELS:
+        gemm = get_blas_funcs("gemm", (W,))
+        for k, rows in enumerate(row_blocks(Xb.shape[0])):  # W^T <- decay W^T - Xb^T G, block by block
+            gemm(-1.0, Xb[rows].T, G[rows].T, beta=1 - 2 * eta * lam if k == 0 else 1.0, c=W.T, trans_b=True,
+                 overwrite_c=True)
+    else:
+        W *= 1 - 2 * eta * lam
+        for rows in row_blocks(Xb.shape[0]):
+            W -= G[rows].T @ Xb[rows]
     b -= G.sum(axis=0)
 
 

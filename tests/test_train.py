@@ -1,6 +1,9 @@
 """Mini-batch gradient descent: the textbook loop, and the fast loop that must agree with it."""
 
 import importlib.util
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -238,8 +241,18 @@ def without_times(history):
     return {k: v for k, v in history.items() if k != "seconds"}
 
 
+@pytest.fixture(params=[(True, 32), (False, 256), (False, 16)],
+                ids=["small-kernels", "general-kernels", "general-kernels-in-pieces"])
+def layout(request, monkeypatch):
+    """The sweep's arithmetic as laid out for either kind of BLAS (whichever this machine has): blocks of at most
+    32 rows stepped by scipy's gemm, or whole batches (here, pieces of 16 rows) stepped by numpy's product."""
+    small_kernels, max_rows = request.param
+    monkeypatch.setattr(sweep, "SMALL_KERNELS", small_kernels)
+    monkeypatch.setattr(sweep, "MAX_BLOCK_ROWS", max_rows)
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_every_run_of_a_sweep_equals_its_textbook_run(tiny, case):
+def test_every_run_of_a_sweep_equals_its_textbook_run(tiny, case, layout):
     # float64: only the order of additions differs (softmax taken directly, not through its logarithm)
     cfgs, swept = sweep_of(tiny, case, "float64")
     for cfg, fast in zip(cfgs, swept):
@@ -260,7 +273,7 @@ def test_every_run_of_a_sweep_equals_its_textbook_run(tiny, case):
 
 @pytest.mark.parametrize("n_batch", [10, 40], ids=["one-block-batches", "two-block-batches"])
 @pytest.mark.parametrize("case", CASES)
-def test_a_run_in_a_sweep_is_bit_for_bit_the_run_alone(tiny, case, n_batch):
+def test_a_run_in_a_sweep_is_bit_for_bit_the_run_alone(tiny, case, n_batch, layout):
     cfgs, swept = sweep_of(tiny, case, "float32", n_batch=n_batch)
     for cfg, together in zip(cfgs, swept):
         alone = sweep.train(tiny.train.X, tiny.train.Y, tiny.val.X, tiny.val.Y, [cfg])[0]
@@ -285,13 +298,24 @@ def test_in_place_score_gradients_equal_the_model(loss):
     np.testing.assert_allclose(sweep.score_gradients(S.copy(), y, loss) / 7, G, rtol=1e-14, atol=1e-16)
 
 
-def test_row_blocks_cover_the_batch_in_small_blocks():
-    for m in (1, 31, 32, 33, 100, 257):
+@pytest.mark.parametrize("small_kernels, max_rows, batch_100", [(True, 32, [25, 25, 25, 25]), (False, 256, [100])])
+def test_row_blocks_cover_the_batch_in_blocks_the_kernels_run_best(monkeypatch, small_kernels, max_rows, batch_100):
+    monkeypatch.setattr(sweep, "SMALL_KERNELS", small_kernels)
+    monkeypatch.setattr(sweep, "MAX_BLOCK_ROWS", max_rows)
+    for m in (1, 31, 32, 33, 100, 257, 45000):
         blocks = sweep.row_blocks(m)
         assert blocks[0].start == 0 and blocks[-1].stop == m
         assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:]))
-        assert max(s.stop - s.start for s in blocks) <= sweep.MAX_BLOCK_ROWS
-    assert [s.stop - s.start for s in sweep.row_blocks(100)] == [25, 25, 25, 25]
+        assert max(s.stop - s.start for s in blocks) <= max_rows
+    assert [s.stop - s.start for s in sweep.row_blocks(100)] == batch_100
+
+
+def test_the_layout_follows_the_blas_kernels():
+    # the machine's OpenBLAS says which kernels it runs; a child process told to run Haswell's (AVX2) lays out for them
+    script = "from assignment1 import sweep; print(sweep.SMALL_KERNELS, sweep.MAX_BLOCK_ROWS)"
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "256"]
 
 
 def test_runs_are_scheduled_in_sweeps_largest_first_and_split_to_keep_both_processes_busy():
