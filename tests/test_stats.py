@@ -61,6 +61,20 @@ def test_compare_runs_pairs_by_seed_and_counts_significance():
     # the same gain for every seed: the t-test has (almost) no spread to doubt it
     assert r["paired_t"]["p"] < 1e-10 and row["significant"]
     text = tables.significance_text([row])
-    assert "significant: B vs A (+0.400)" in text
+    assert text == "Judged by a paired t-test over seeds at the 5% level, significant: B vs A (+0.400)."
+    # beside a difference that is not significant, each verdict is a sentence of its own
+    flat = {**row, "comparison": "C vs A", "diff": 0.0, "significant": False}
+    assert tables.significance_text([flat, row]) == ("Judged by a paired t-test over seeds at the 5% level, "
+                                                     "significant: B vs A (+0.400). Not significant: C vs A (+0.000).")
     with pytest.raises(ValueError, match="no seed"):
         stats.compare_runs(a, [run(9, 0.5, [0] * 30)], y)
+
+
+def test_a_results_table_writes_values_as_a_reader_would():
+    # floats as short as they are, counts with thousands separators, flags as yes and no
+    test = {m: {"mean": 0.4, "std": 0.01, "n": 5} for m in stats.METRICS}
+    rows = [{"lam": 0.1, "eta": 0.001, "flip": flip, "training_samples": 49000, "n_diverged": 0, "test": test}
+            for flip in (False, True)]
+    table = tables.results_table(rows, [("λ", "lam"), ("η", "eta"), ("flip", "flip"), ("samples", "training_samples")])
+    assert [line.split(" | ")[:4] for line in table.splitlines()[2:]] == [["| 0.1", "0.001", "no", "49,000"],
+                                                                          ["| 0.1", "0.001", "yes", "49,000"]]

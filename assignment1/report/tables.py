@@ -35,13 +35,23 @@ def mean_std_text(stat: dict, digits: int = 3) -> str:
     return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
 
+def cell(value) -> str:
+    """A table cell as a reader writes it: ``0.001``, ``45,000``, ``yes``/``no``, ``-`` for nothing."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value) or "-"
+
+
 def results_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]] | None = None) -> str:
     """Rows of :func:`summarize` as a markdown table: ``columns`` ((header, row key) pairs), then the test metrics."""
     columns = columns or [("λ", "lam"), ("η", "eta")]
     body = []
     for r in rows:
-        cells = [f"{r[k]:g}" if isinstance(r[k], float) else str(r[k]) for _, k in columns]
-        cells = [c if c else "-" for c in cells]
+        cells = [cell(r[k]) for _, k in columns]
         runs = f"{r['test']['acc']['n']}"
         if r["n_diverged"]:
             runs += f" ({r['n_diverged']} diverged)"
@@ -71,12 +81,14 @@ def significance_text(rows: Sequence[dict]) -> str:
     no = [r for r in rows if not r["significant"]]
     rule = ("a paired t-test over seeds" if rows[0]["paired_t"]["p"] is not None
             else "McNemar's exact test (one seed only)")
-    parts = [f"Judged by {rule} at the {alpha:.0%} level:"]
-    if yes:
-        parts.append("significant: " + "; ".join(f"{r['comparison']} ({r['diff']:+.3f})" for r in yes) + ".")
-    if no:
-        parts.append("not significant: " + "; ".join(f"{r['comparison']} ({r['diff']:+.3f})" for r in no) + ".")
-    return " ".join(parts)
+
+    def listing(group):
+        return "; ".join(f"{r['comparison']} ({r['diff']:+.3f})" for r in group) + "."
+
+    text = f"Judged by {rule} at the {alpha:.0%} level, "
+    if not yes:
+        return text + "not significant: " + listing(no)
+    return text + "significant: " + listing(yes) + (" Not significant: " + listing(no) if no else "")
 
 
 GRADIENT_STATISTICS = [("abs_diff_mean", "mean abs. diff"), ("abs_diff_std", "std abs. diff"),
@@ -93,7 +105,7 @@ def gradient_check_table(check: dict[str, dict]) -> str:
 def search_table(ranked: Sequence[dict]) -> str:
     """The rows of :func:`assignment1.experiments.search.table` as a markdown table."""
     body = [[r["rank"], r["trial"], f"{r['lam']:.3g}", r["eta_text"], r["n_batch"], r["n_epochs"],
-             "yes" if r["flip"] else "no", f"{r['average']:g}" if r["average"] else "-", f"{r['val_acc']:.4f}"]
+             cell(r["flip"]), f"{r['average']:g}" if r["average"] else "-", f"{r['val_acc']:.4f}"]
             for r in ranked]
     return markdown_table(["rank", "trial", "λ", "η", "batch", "epochs", "flip", "average", "val. accuracy"], body)
 
