@@ -46,8 +46,9 @@ SHARED = ("seed", "n_batch", "flip", "shift", "loss", "val_size", "normalize", "
 SMALL_KERNEL_ARCHITECTURES = ("SkylakeX", "Cooperlake", "SapphireRapids")
 SMALL_KERNELS = any(lib.get("architecture") in SMALL_KERNEL_ARCHITECTURES for lib in threadpool_info()
                     if lib["internal_api"] == "openblas")
-#: Rows per product: 32 for the small-matrix kernels; elsewhere a batch of up to 256 in one piece
-MAX_BLOCK_ROWS = 32 if SMALL_KERNELS else 256
+#: Rows per product, by SMALL_KERNELS: 32 for the small-matrix kernels; elsewhere a batch of up to 256 in one piece
+BLOCK_ROWS = {True: 32, False: 256}
+MAX_BLOCK_ROWS = BLOCK_ROWS[SMALL_KERNELS]
 
 
 def shared(cfg: RunConfig) -> tuple:

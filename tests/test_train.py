@@ -241,7 +241,7 @@ def without_times(history):
     return {k: v for k, v in history.items() if k != "seconds"}
 
 
-@pytest.fixture(params=[(True, 32), (False, 256), (False, 16)],
+@pytest.fixture(params=[(True, sweep.BLOCK_ROWS[True]), (False, sweep.BLOCK_ROWS[False]), (False, 16)],
                 ids=["small-kernels", "general-kernels", "general-kernels-in-pieces"])
 def layout(request, monkeypatch):
     """The sweep's arithmetic as laid out for either kind of BLAS (whichever this machine has): blocks of at most
@@ -301,7 +301,7 @@ def test_in_place_score_gradients_equal_the_model(loss):
 @pytest.mark.parametrize("small_kernels, max_rows, batch_100", [(True, 32, [25, 25, 25, 25]), (False, 256, [100])])
 def test_row_blocks_cover_the_batch_in_blocks_the_kernels_run_best(monkeypatch, small_kernels, max_rows, batch_100):
     monkeypatch.setattr(sweep, "SMALL_KERNELS", small_kernels)
-    monkeypatch.setattr(sweep, "MAX_BLOCK_ROWS", max_rows)
+    monkeypatch.setattr(sweep, "MAX_BLOCK_ROWS", sweep.BLOCK_ROWS[small_kernels])
     for m in (1, 31, 32, 33, 100, 257, 45000):
         blocks = sweep.row_blocks(m)
         assert blocks[0].start == 0 and blocks[-1].stop == m

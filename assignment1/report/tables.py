@@ -67,7 +67,7 @@ def significance_markdown(rows: Sequence[dict]) -> str:
         body.append([r["comparison"], f"{r['acc_a']['mean']:.3f}", f"{r['acc_b']['mean']:.3f}", f"{r['diff']:+.3f}",
                      "n/a" if t["p"] is None else f"{t['p']:.3g}",
                      f"{r['mcnemar_significant']} of {r['n_seeds']}",
-                     "yes" if r["significant"] else "no"])
+                     cell(r["significant"])])
     return markdown_table(["comparison", "accuracy A", "accuracy B", "B - A", "paired t p",
                            "McNemar p < 0.05 (seeds)", "significant"], body)
 
