@@ -1,25 +1,22 @@
 """Several runs that read the same batches, trained in one pass over the data: the loop of
-:mod:`assignment1.train`, arranged to run fast.
+:mod:`assignment1.train` with one more axis.
 
 Runs that share their data, seed, mini-batch size, flips, translations and loss
 (:func:`shared`) visit the same samples in the same order, since the seed decides
 the order, the flips and the translations. So their steps are taken together:
-each batch is gathered (flipped, moved) once for all of them, and each block of
-the data is read once to evaluate all of them after an epoch. Each run keeps its own lambda, learning
-rate, schedule, initialization and number of epochs; a run that has finished
-or diverged leaves, and the others go on. No arithmetic mixes two runs, so a
-run's numbers do not depend on the company it keeps: trained in any sweep it
-is, bit for bit, the run trained alone (a test checks it).
+their weights are stacked into one matrix, each batch is gathered (flipped,
+moved) once and multiplied once by the stack, and after an epoch each block of
+the data is read once to evaluate all of them. Each run keeps its own lambda,
+learning rate, schedule, initialization and number of epochs; a run that has
+finished or diverged leaves, and the others go on.
 
-Each run's arithmetic is laid out for the machine's BLAS. Where OpenBLAS has
-small-matrix kernels (:data:`SMALL_KERNELS`, its AVX-512 builds), products take
-at most 32 rows at a time, where those kernels run near peak, and the step
-``W <- W - eta (dW + 2 lam W)`` is one BLAS ``gemm`` per block that accumulates
-straight into ``W``, with the L2 term folded into its ``beta``. Elsewhere (AVX2)
-the general kernels run a batch's product in one piece best, and numpy's product
-for the step about twice as fast as scipy's ``gemm``. Rounding then differs
-between the two kinds of machine, as it does anyway between their kernels.
-``tests/test_train.py`` checks that every run agrees with the textbook loop, in both layouts.
+Each run's ``W: (K, d)`` fills a slot of :data:`SLOT` rows of the stack (zeros
+below it) and the scores are taken as ``S^T = W_stack Xb^T``. Laid out so,
+OpenBLAS computes a slot the same way wherever it sits and whatever is beside
+it, so a run's numbers do not depend on the company it keeps: trained in any
+sweep it is, bit for bit, the run trained alone (a test checks it). Where a BLAS
+would not (:func:`stacks_exactly`, asked once per shape of product) each slot is
+multiplied on its own. ``tests/test_train.py`` checks every run against the textbook loop.
 """
 
 from __future__ import annotations
@@ -30,8 +27,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from scipy.linalg import get_blas_funcs
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_limits
 
 from . import model
 from . import train as plain
@@ -42,13 +38,10 @@ from .train import TrainResult
 
 #: Settings the runs of one sweep share; they may differ in everything else.
 SHARED = ("seed", "n_batch", "flip", "shift", "loss", "val_size", "normalize", "dtype")
-#: OpenBLAS builds for these processors multiply a few rows by (3072 x 10) with small-matrix kernels
-SMALL_KERNEL_ARCHITECTURES = ("SkylakeX", "Cooperlake", "SapphireRapids")
-SMALL_KERNELS = any(lib.get("architecture") in SMALL_KERNEL_ARCHITECTURES for lib in threadpool_info()
-                    if lib["internal_api"] == "openblas")
-#: Rows per product, by SMALL_KERNELS: 32 for the small-matrix kernels; elsewhere a batch of up to 256 in one piece
-BLOCK_ROWS = {True: 32, False: 256}
-MAX_BLOCK_ROWS = BLOCK_ROWS[SMALL_KERNELS]
+#: Rows of the stack per run: OpenBLAS's float32 Haswell kernels compute rows alike 12 apart (8 or 16 apart they do not)
+SLOT = 12
+#: Rows of data per product when evaluating (a block is read from memory once for all the runs)
+EVAL_ROWS = 512
 
 
 def shared(cfg: RunConfig) -> tuple:
@@ -56,25 +49,43 @@ def shared(cfg: RunConfig) -> tuple:
     return tuple(getattr(cfg, name) for name in SHARED)
 
 
-def row_blocks(m: int) -> tuple[slice, ...]:
-    """Split ``m`` rows into the fewest near-equal blocks of at most :data:`MAX_BLOCK_ROWS` (a function of ``m``
-    and the machine only, so a run's numbers do not depend on anything else)."""
-    return _row_blocks(m, MAX_BLOCK_ROWS)
+@functools.lru_cache(maxsize=64)
+def stacks_exactly(dtype: str, k: int, n: int, transposed: bool) -> bool:
+    """Whether this BLAS computes each slot of a stack times a ``(k, n)`` matrix (``transposed``: a view of an
+    ``(n, k)`` one) as it computes the slot alone. OpenBLAS does, but for products so small that it takes
+    other kernels for one slot than for several (SkylakeX kernels: a slot times fewer than 28 rows)."""
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((16 * SLOT, k)).astype(dtype), rng.standard_normal((n, k) if transposed else (k, n))
+    B = B.astype(dtype).T if transposed else B.astype(dtype)
+    with threadpool_limits(limits=1):
+        return all(np.array_equal((A[:slots * SLOT] @ B)[SLOT * i:SLOT * (i + 1)], A[SLOT * i:SLOT * (i + 1)] @ B)
+                   for slots in (2, 16) for i in range(slots))
 
 
-@functools.lru_cache(maxsize=16)
-def _row_blocks(m: int, max_rows: int) -> tuple[slice, ...]:
-    count = -(-m // max_rows)
-    edges = [round(i * m / count) for i in range(count + 1)]
-    return tuple(slice(a, b) for a, b in zip(edges, edges[1:]))
-
-
-def scores(Xb: np.ndarray, W: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out = Xb W^T + b: (m, K)`` for ``Xb: (m, d)``, ``W: (K, d)``, ``b: (K,)``, in :func:`row_blocks`."""
-    for rows in row_blocks(Xb.shape[0]):
-        np.matmul(Xb[rows], W.T, out=out[rows])
-    out += b
+def times(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``A @ B`` for a stack ``A: (r, k)`` of slots: one product, or one per slot where that would not be exact."""
+    if stacks_exactly(A.dtype.name, *B.shape, not B.flags.c_contiguous):
+        return np.matmul(A, B, out=out)
+    out = np.empty((A.shape[0], B.shape[1]), A.dtype) if out is None else out
+    for i in range(0, A.shape[0], SLOT):
+        np.matmul(A[i:i + SLOT], B, out=out[i:i + SLOT])
     return out
+
+
+def stack(params: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """The runs' ``(W: (K, d), b: (K,))`` in slots of one ``(W: (r, d), b: (r,))``, ``r = SLOT * len(params)``."""
+    (W0, b0), K = params[0], params[0][0].shape[0]
+    if K > SLOT:
+        raise ValueError(f"a slot holds at most {SLOT} classes, not {K}")
+    W, b = np.zeros((SLOT * len(params), W0.shape[1]), W0.dtype), np.zeros(SLOT * len(params), b0.dtype)
+    for i, (W_i, b_i) in enumerate(params):
+        W[SLOT * i:SLOT * i + K], b[SLOT * i:SLOT * i + K] = W_i, b_i
+    return W, b
+
+
+def slot(A: np.ndarray, i: int, K: int) -> np.ndarray:
+    """The ``K`` rows of run ``i`` in stack ``A`` (a view)."""
+    return A[SLOT * i:SLOT * i + K]
 
 
 def score_gradients(S: np.ndarray, y: np.ndarray, loss: str) -> np.ndarray:
@@ -90,33 +101,37 @@ def score_gradients(S: np.ndarray, y: np.ndarray, loss: str) -> np.ndarray:
     return S
 
 
-def step(W: np.ndarray, b: np.ndarray, Xb: np.ndarray, G: np.ndarray, eta: float, lam: float) -> None:
-    """In place, ``W <- W - eta (G^T Xb / m + 2 lam W)`` and ``b <- b - eta sum(G) / m`` for ``G: (m, K)``."""
-    G *= eta / Xb.shape[0]
-    if SMALL_KERNELS:
-        gemm = get_blas_funcs("gemm", (W,))
-        for k, rows in enumerate(row_blocks(Xb.shape[0])):  # W^T <- decay W^T - Xb^T G, block by block
-            gemm(-1.0, Xb[rows].T, G[rows].T, beta=1 - 2 * eta * lam if k == 0 else 1.0, c=W.T, trans_b=True,
-                 overwrite_c=True)
-    else:
-        W *= 1 - 2 * eta * lam
-        for rows in row_blocks(Xb.shape[0]):
-            W -= G[rows].T @ Xb[rows]
-    b -= G.sum(axis=0)
+def step(W: np.ndarray, b: np.ndarray, Xb: np.ndarray, y: np.ndarray, K: int, loss: str,
+         rates: list[tuple[float, float]]) -> None:
+    """In place, one step of each run ``i`` of the stack ``W: (r, d)``, ``b: (r,)`` on the batch ``Xb: (m, d)``
+    with labels ``y: (m,)``: ``W_i <- W_i - eta_i (G_i^T Xb / m + 2 lam_i W_i)``, ``b_i <- b_i - eta_i sum(G_i) / m``
+    for ``(eta_i, lam_i) = rates[i]``."""
+    ST = times(W, Xb.T)  # the scores, transposed: (r, m)
+    ST += b[:, None]
+    decay = np.ones((W.shape[0], 1), W.dtype)
+    for i, (eta, lam) in enumerate(rates):
+        G = score_gradients(slot(ST, i, K).T, y, loss)
+        G *= eta / Xb.shape[0]
+        decay[SLOT * i:SLOT * (i + 1)] = 1 - 2 * eta * lam
+    W *= decay
+    W -= times(ST, Xb)
+    b -= ST.sum(axis=1)
 
 
 def evaluate(params: list[tuple], X: np.ndarray, Y: np.ndarray, cfgs: list[RunConfig]) -> list[dict]:
     """Loss, cost and accuracy of each run's ``(W, b)`` in ``params`` on ``X: (n, d)``, ``Y: (n, K)``.
 
-    Each block of rows is read from memory once, while every run multiplies it.
+    Each block of :data:`EVAL_ROWS` rows is read from memory once and multiplied by all the runs' weights.
     """
-    S = [np.empty(Y.shape, X.dtype) for _ in params]
-    for rows in row_blocks(X.shape[0]):
-        X_rows = X[rows]
-        for (W, _), S_r in zip(params, S):
-            np.matmul(X_rows, W.T, out=S_r[rows])
-    return [model.evaluate_scores(np.add(S_r, b, out=S_r), Y, W, cfg.lam, cfg.loss)
-            for S_r, (W, b), cfg in zip(S, params, cfgs)]
+    if not params:
+        return []
+    W, b = stack(params)
+    ST = np.empty((W.shape[0], X.shape[0]), X.dtype)
+    for start in range(0, X.shape[0], EVAL_ROWS):
+        times(W, X[start:start + EVAL_ROWS].T, out=ST[:, start:start + EVAL_ROWS])
+    ST += b[:, None]
+    return [model.evaluate_scores(np.ascontiguousarray(slot(ST, i, Y.shape[1]).T), Y, W_i, cfg.lam, cfg.loss)
+            for i, ((W_i, _), cfg) in enumerate(zip(params, cfgs))]
 
 
 def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cfgs: list[RunConfig],
@@ -137,19 +152,23 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
     X, Y, X_val, Y_val = (np.ascontiguousarray(a, dtype=first.dtype) for a in (X, Y, X_val, Y_val))
     y, (n, d), K = Y.argmax(axis=1), X.shape, Y.shape[1]
     init_seq, shuffle_rng, flip_rng, shift_rng = plain.random_streams(first.seed)
-    params = {i: plain.init_params(K, d, init_seq, c.init_std, first.dtype) for i, c in enumerate(cfgs)}
-    averages = {i: (W.copy(), b.copy()) for i, (W, b) in params.items()}
-    kept = {i: (W.copy(), b.copy()) for i, (W, b) in params.items()}  # each run's weights after its last epoch
+    initial = [plain.init_params(K, d, init_seq, c.init_std, first.dtype) for c in cfgs]
+    W, b = stack(initial)  # the runs still training, in order; stacked again when one leaves
+    training = list(range(len(cfgs)))
+    averages = {i: (W_i.copy(), b_i.copy()) for i, (W_i, b_i) in enumerate(initial)}
+    kept = {i: (W_i.copy(), b_i.copy()) for i, (W_i, b_i) in enumerate(initial)}  # weights after its last epoch
     histories = [plain.empty_history() for _ in cfgs]
     results: list[TrainResult | None] = [None] * len(cfgs)
-    Xb_buf, S = np.empty((first.n_batch, d), first.dtype), np.empty((first.n_batch, K), first.dtype)
+    Xb_buf = np.empty((first.n_batch, d), first.dtype)
 
-    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run overflows; it is caught below
+    # a diverging run overflows; it is caught below. One BLAS thread: threads would split a stack by its size
+    with np.errstate(over="ignore", invalid="ignore"), threadpool_limits(limits=1):
         for epoch in range(max(c.n_epochs for c in cfgs)):
             t0 = time.perf_counter()
             order = shuffle_rng.permutation(n)
             mirrored = flip_rng.random(n) < 0.5 if first.flip else None
             moves = shift_rng.integers(-first.shift, first.shift + 1, size=(n, 2)) if first.shift else None
+            rates = [(cfgs[i].eta_at(epoch), cfgs[i].lam) for i in training]
             for start in range(0, n, first.n_batch):
                 batch = order[start:start + first.n_batch]
                 Xb = np.take(X, batch, axis=0, out=Xb_buf[:len(batch)], mode="clip")  # a permutation: valid
@@ -158,20 +177,19 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
                     Xb[rows] = mirror(Xb[rows])
                 if first.shift:
                     Xb = translate(Xb, moves[start:start + first.n_batch])
-                for i, (W, b) in params.items():
-                    G = score_gradients(scores(Xb, W, b, S[:len(batch)]), y[batch], first.loss)
-                    step(W, b, Xb, G, cfgs[i].eta_at(epoch), cfgs[i].lam)
-            out = {i: params[i] if epoch < cfgs[i].first_averaged else
-                   plain.average(*averages[i], *params[i], epoch - cfgs[i].first_averaged) for i in params}
-            measured = [i for i in params if cfgs[i].evaluate_train]
+                step(W, b, Xb, y[batch], K, first.loss, rates)
+            out = {i: (slot(W, j, K), slot(b, j, K)) for j, i in enumerate(training)}
+            out = {i: out[i] if epoch < cfgs[i].first_averaged else
+                   plain.average(*averages[i], *out[i], epoch - cfgs[i].first_averaged) for i in training}
+            measured = [i for i in training if cfgs[i].evaluate_train]
             train_metrics = dict(zip(measured, evaluate([out[i] for i in measured], X, Y, [cfgs[i] for i in measured])))
-            val_metrics = evaluate(list(out.values()), X_val, Y_val, [cfgs[i] for i in params])
-            seconds = (time.perf_counter() - t0) / len(params)
-            for i, va in zip(list(params), val_metrics):
+            val_metrics = evaluate(list(out.values()), X_val, Y_val, [cfgs[i] for i in training])
+            seconds = (time.perf_counter() - t0) / len(training)
+            for i, va in zip(list(training), val_metrics):
                 tr = train_metrics.get(i, plain.NOT_MEASURED)
                 if not plain.finite(tr, va):  # the run keeps the weights of its last epoch whose cost was finite
                     results[i] = TrainResult(*kept.pop(i), history=histories[i], diverged=True)
-                    del params[i]
+                    training.remove(i)
                     continue
                 kept[i] = out[i][0].copy(), out[i][1].copy()
                 plain.record(histories[i], epoch + 1, cfgs[i].eta_at(epoch), seconds, tr, va)
@@ -179,7 +197,9 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
                     on_epoch(i, histories[i])
                 if epoch + 1 == cfgs[i].n_epochs or (stop is not None and stop.is_set()):
                     results[i] = TrainResult(*kept.pop(i), history=histories[i], stopped=epoch + 1 < cfgs[i].n_epochs)
-                    del params[i]
-            if not params:
+                    training.remove(i)
+            if not training:
                 break
+            if len(training) < len(out):  # a run left: the others close ranks
+                W, b = stack([(slot(W, j, K), slot(b, j, K)) for j, i in enumerate(out) if i in training])
     return results

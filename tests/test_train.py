@@ -1,14 +1,12 @@
 """Mini-batch gradient descent: the textbook loop, and the fast loop that must agree with it."""
 
 import importlib.util
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from assignment1 import data, model, sweep, train
 from assignment1.config import RunConfig
@@ -241,14 +239,12 @@ def without_times(history):
     return {k: v for k, v in history.items() if k != "seconds"}
 
 
-@pytest.fixture(params=[(True, sweep.BLOCK_ROWS[True]), (False, sweep.BLOCK_ROWS[False]), (False, 16)],
-                ids=["small-kernels", "general-kernels", "general-kernels-in-pieces"])
+@pytest.fixture(params=["as-this-blas-allows", "slot-by-slot"])
 def layout(request, monkeypatch):
-    """The sweep's arithmetic as laid out for either kind of BLAS (whichever this machine has): blocks of at most
-    32 rows stepped by scipy's gemm, or whole batches (here, pieces of 16 rows) stepped by numpy's product."""
-    small_kernels, max_rows = request.param
-    monkeypatch.setattr(sweep, "SMALL_KERNELS", small_kernels)
-    monkeypatch.setattr(sweep, "MAX_BLOCK_ROWS", max_rows)
+    """The sweep's products as this BLAS allows (a stack in one product where that is exact) and as any
+    other BLAS would have them (one product per slot)."""
+    if request.param == "slot-by-slot":
+        monkeypatch.setattr(sweep, "stacks_exactly", lambda *shape: False)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -298,24 +294,32 @@ def test_in_place_score_gradients_equal_the_model(loss):
     np.testing.assert_allclose(sweep.score_gradients(S.copy(), y, loss) / 7, G, rtol=1e-14, atol=1e-16)
 
 
-@pytest.mark.parametrize("small_kernels, max_rows, batch_100", [(True, 32, [25, 25, 25, 25]), (False, 256, [100])])
-def test_row_blocks_cover_the_batch_in_blocks_the_kernels_run_best(monkeypatch, small_kernels, max_rows, batch_100):
-    monkeypatch.setattr(sweep, "SMALL_KERNELS", small_kernels)
-    monkeypatch.setattr(sweep, "MAX_BLOCK_ROWS", sweep.BLOCK_ROWS[small_kernels])
-    for m in (1, 31, 32, 33, 100, 257, 45000):
-        blocks = sweep.row_blocks(m)
-        assert blocks[0].start == 0 and blocks[-1].stop == m
-        assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:]))
-        assert max(s.stop - s.start for s in blocks) <= max_rows
-    assert [s.stop - s.start for s in sweep.row_blocks(100)] == batch_100
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_this_blas_multiplies_the_reports_stacks_in_one_product(dtype):
+    # scores of a batch of 100 (a view of the batch, transposed), the step, and a block of evaluation
+    rng = np.random.default_rng(1)
+    W, G = rng.standard_normal((4 * sweep.SLOT, 3072)).astype(dtype), rng.standard_normal((4 * sweep.SLOT, 100))
+    Xb, G = rng.standard_normal((100, 3072)).astype(dtype), G.astype(dtype)
+    for A, B in ((W, Xb.T), (G, Xb)):
+        assert sweep.stacks_exactly(dtype, *B.shape, not B.flags.c_contiguous)
+        # and what the stack gives is, slot by slot, what each slot gives alone
+        with threadpool_limits(limits=1):
+            stacked = sweep.times(A, B)
+            assert all(np.array_equal(sweep.slot(stacked, i, sweep.SLOT), sweep.slot(A, i, sweep.SLOT) @ B)
+                       for i in range(4))
+    assert sweep.stacks_exactly(dtype, 3072, sweep.EVAL_ROWS, True)
 
 
-def test_the_layout_follows_the_blas_kernels():
-    # the machine's OpenBLAS says which kernels it runs; a child process told to run Haswell's (AVX2) lays out for them
-    script = "from assignment1 import sweep; print(sweep.SMALL_KERNELS, sweep.MAX_BLOCK_ROWS)"
-    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell"}
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False", "256"]
+def test_the_stack_holds_each_run_in_its_slot():
+    rng = np.random.default_rng(2)
+    params = [(rng.standard_normal((10, 5)), rng.standard_normal(10)) for _ in range(3)]
+    W, b = sweep.stack(params)
+    assert W.shape == (3 * sweep.SLOT, 5) and b.shape == (3 * sweep.SLOT,)
+    for i, (W_i, b_i) in enumerate(params):
+        assert np.array_equal(sweep.slot(W, i, 10), W_i) and np.array_equal(sweep.slot(b, i, 10), b_i)
+        assert not W[sweep.SLOT * i + 10:sweep.SLOT * (i + 1)].any()  # below each run, zeros
+    with pytest.raises(ValueError, match="at most 12 classes"):
+        sweep.stack([(np.zeros((13, 5)), np.zeros(13))])
 
 
 def test_runs_are_scheduled_in_sweeps_largest_first_and_split_to_keep_both_processes_busy():
@@ -349,7 +353,8 @@ def test_the_epoch_profiler_times_the_sweeps_own_loop(tiny):
     # profile a sweep of three runs on tiny data, then train the same sweep
     cfgs = [RunConfig(lam=lam, eta=0.01, n_epochs=3, n_batch=16) for lam in (0.0, 0.1, 1.0)]
     args = (tiny.train.X, tiny.train.Y, tiny.val.X, tiny.val.Y)
-    times, weights = profiler.profile(*args, cfgs)
+    with threadpool_limits(limits=1):  # as its main() and the sweep run
+        times, weights = profiler.profile(*args, cfgs)
     swept = sweep.train(*args, cfgs)
     # every phase timed every epoch, and the profiled loop ends where the sweep does, bit for bit
     assert set(times) == set(profiler.PHASES) and all(len(t) == 3 for t in times.values())
