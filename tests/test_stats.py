@@ -65,9 +65,16 @@ def test_compare_runs_pairs_by_seed_and_counts_significance():
     # beside a difference that is not significant, each verdict is a sentence of its own
     flat = {**row, "comparison": "C vs A", "diff": 0.0, "significant": False}
     assert tables.significance_text([flat, row]) == ("Judged by a paired t-test over seeds at the 5% level, "
-                                                     "significant: B vs A (+0.400). Not significant: C vs A (+0.000).")
+                                                     "significant: B vs A (+0.400). Not significant: C vs A (0.000).")
     with pytest.raises(ValueError, match="no seed"):
         stats.compare_runs(a, [run(9, 0.5, [0] * 30)], y)
+
+
+def test_a_difference_never_shows_a_sign_before_zero():
+    # three decimals, the sign always; a difference smaller than that keeps its first digit; none is plain zero
+    differences = (0.0113, -0.0014, 0.0005001, -0.0003, 0.41 - 0.4099, 2e-5, -0.00049, 0.0)  # 0.41 - 0.4099 < 1e-4
+    assert [tables.difference(d) for d in differences] == \
+        ["+0.011", "-0.001", "+0.001", "-0.0003", "+0.0001", "+0.00002", "-0.0005", "0.000"]
 
 
 def test_a_results_table_writes_values_as_a_reader_would():

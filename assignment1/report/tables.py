@@ -46,6 +46,17 @@ def cell(value) -> str:
     return str(value) or "-"
 
 
+def difference(value: float, digits: int = 3) -> str:
+    """A signed difference, ``+0.011``; one that would round to zero keeps its first digit (``-0.0003``), so that
+    no sign stands before a zero; none at all is ``0.000``."""
+    if value == 0:
+        return f"{0:.{digits}f}"
+    if round(abs(value), digits) > 0:
+        return f"{value:+.{digits}f}"
+    first_digit = int(f"{value:.0e}".split("e")[1])  # its power of ten, as rounded to one digit
+    return f"{value:+.{-first_digit}f}"
+
+
 def results_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]] | None = None) -> str:
     """Rows of :func:`summarize` as a markdown table: ``columns`` ((header, row key) pairs), then the test metrics."""
     columns = columns or [("λ", "lam"), ("η", "eta")]
@@ -64,7 +75,7 @@ def significance_markdown(rows: Sequence[dict]) -> str:
     body = []
     for r in rows:
         t = r["paired_t"]
-        body.append([r["comparison"], f"{r['acc_a']['mean']:.3f}", f"{r['acc_b']['mean']:.3f}", f"{r['diff']:+.3f}",
+        body.append([r["comparison"], f"{r['acc_a']['mean']:.3f}", f"{r['acc_b']['mean']:.3f}", difference(r["diff"]),
                      "n/a" if t["p"] is None else f"{t['p']:.3g}",
                      f"{r['mcnemar_significant']} of {r['n_seeds']}",
                      cell(r["significant"])])
@@ -83,7 +94,7 @@ def significance_text(rows: Sequence[dict]) -> str:
             else "McNemar's exact test (one seed only)")
 
     def listing(group):
-        return "; ".join(f"{r['comparison']} ({r['diff']:+.3f})" for r in group) + "."
+        return "; ".join(f"{r['comparison']} ({difference(r['diff'])})" for r in group) + "."
 
     text = f"Judged by {rule} at the {alpha:.0%} level, "
     if not yes:
