@@ -62,14 +62,11 @@ def stacks_exactly(dtype: str, k: int, n: int, transposed: bool) -> bool:
                    for slots in (2, 16) for i in range(slots))
 
 
-def times(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def times(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """``A @ B`` for a stack ``A: (r, k)`` of slots: one product, or one per slot where that would not be exact."""
     if stacks_exactly(A.dtype.name, *B.shape, not B.flags.c_contiguous):
-        return np.matmul(A, B, out=out)
-    out = np.empty((A.shape[0], B.shape[1]), A.dtype) if out is None else out
-    for i in range(0, A.shape[0], SLOT):
-        np.matmul(A[i:i + SLOT], B, out=out[i:i + SLOT])
-    return out
+        return A @ B
+    return np.concatenate([A[i:i + SLOT] @ B for i in range(0, A.shape[0], SLOT)])
 
 
 def stack(params: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +125,7 @@ def evaluate(params: list[tuple], X: np.ndarray, Y: np.ndarray, cfgs: list[RunCo
     W, b = stack(params)
     ST = np.empty((W.shape[0], X.shape[0]), X.dtype)
     for start in range(0, X.shape[0], EVAL_ROWS):
-        times(W, X[start:start + EVAL_ROWS].T, out=ST[:, start:start + EVAL_ROWS])
+        ST[:, start:start + EVAL_ROWS] = times(W, X[start:start + EVAL_ROWS].T)
     ST += b[:, None]
     return [model.evaluate_scores(np.ascontiguousarray(slot(ST, i, Y.shape[1]).T), Y, W_i, cfg.lam, cfg.loss)
             for i, ((W_i, _), cfg) in enumerate(zip(params, cfgs))]
@@ -178,9 +175,9 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
                 if first.shift:
                     Xb = translate(Xb, moves[start:start + first.n_batch])
                 step(W, b, Xb, y[batch], K, first.loss, rates)
-            out = {i: (slot(W, j, K), slot(b, j, K)) for j, i in enumerate(training)}
-            out = {i: out[i] if epoch < cfgs[i].first_averaged else
-                   plain.average(*averages[i], *out[i], epoch - cfgs[i].first_averaged) for i in training}
+            current = {i: (slot(W, j, K), slot(b, j, K)) for j, i in enumerate(training)}
+            out = {i: current[i] if epoch < cfgs[i].first_averaged else
+                   plain.average(*averages[i], *current[i], epoch - cfgs[i].first_averaged) for i in training}
             measured = [i for i in training if cfgs[i].evaluate_train]
             train_metrics = dict(zip(measured, evaluate([out[i] for i in measured], X, Y, [cfgs[i] for i in measured])))
             val_metrics = evaluate(list(out.values()), X_val, Y_val, [cfgs[i] for i in training])
@@ -200,6 +197,6 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
                     training.remove(i)
             if not training:
                 break
-            if len(training) < len(out):  # a run left: the others close ranks
-                W, b = stack([(slot(W, j, K), slot(b, j, K)) for j, i in enumerate(out) if i in training])
+            if len(training) < len(current):  # a run left: the others close ranks
+                W, b = stack([current[i] for i in training])
     return results
