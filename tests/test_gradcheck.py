@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from assignment1 import gradcheck
+from assignment1 import gradcheck, model
 
 
 def test_numerical_gradient_of_a_known_function():
@@ -23,6 +23,33 @@ def test_numerical_gradient_of_a_known_function():
     # the inputs are left untouched, bit for bit, though every entry was perturbed and restored
     assert np.array_equal(W, W_before) and np.array_equal(b, b_before)
     assert dW.dtype == db.dtype == np.float64
+
+
+@pytest.mark.parametrize("method", gradcheck.METHODS)
+@pytest.mark.parametrize("loss", ["ce", "mbce"])
+@pytest.mark.parametrize("lam", [0.0, 0.3])
+def test_the_gradient_of_scores_is_the_plain_one(loss, lam, method):
+    # a random problem in float64, scores of order one
+    rng = np.random.default_rng(3)
+    n, d, K, h = 7, 11, 4, 1e-5
+    X, Y = rng.normal(size=(n, d)), np.eye(K)[rng.integers(0, K, size=n)]
+    W, b = rng.normal(0, 0.5, size=(K, d)), rng.normal(0, 0.5, size=K)
+    W_before, b_before, X_before = W.copy(), b.copy(), X.copy()
+
+    def cost(W_, b_):
+        return model.LOSSES[loss](W_, b_, X, Y, lam, grad=False).cost
+
+    dW, db = gradcheck.numerical_gradients(cost, W, b, h=h, method=method)
+    fast_dW, fast_db = gradcheck.numerical_gradients_of_scores(model.LOSSES_OF_SCORES[loss], W, b, X, Y, lam,
+                                                               h=h, method=method)
+    # the two compute each perturbed cost with other roundings: a few ulps of the cost and scores, over h
+    S = model.scores(W, b, X)
+    tol = 64 * np.finfo(np.float64).eps * (abs(cost(W, b)) + np.abs(S).max()) / h
+    np.testing.assert_allclose(fast_dW, dW, rtol=0, atol=tol)
+    np.testing.assert_allclose(fast_db, db, rtol=0, atol=tol)
+    assert np.abs(dW).max() > 1000 * tol  # far larger than what the two may differ by
+    # nothing it was given is changed
+    assert all(np.array_equal(a, a0) for a, a0 in ((W, W_before), (b, b_before), (X, X_before)))
 
 
 def test_compare_statistics_by_hand():
