@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import model
 
@@ -137,6 +138,9 @@ def check_gradients(
     Returns ``{"W": compare(...), "b": compare(...)}``.
     """
     W, b, X, Y = (np.asarray(a, dtype=np.float64) for a in (W, b, X, Y))
-    analytic = model.LOSSES[loss](W, b, X, Y, lam)
-    dW, db = numerical_gradients_of_scores(model.LOSSES_OF_SCORES[loss], W, b, X, Y, lam, h=h, method=method)
+    # Tens of thousands of tiny BLAS calls (the L2 term's dot product): threads only add waiting, most of all on
+    # a busy machine, where a thread waits milliseconds for a core.
+    with threadpool_limits(limits=1):
+        analytic = model.LOSSES[loss](W, b, X, Y, lam)
+        dW, db = numerical_gradients_of_scores(model.LOSSES_OF_SCORES[loss], W, b, X, Y, lam, h=h, method=method)
     return {"W": compare(analytic.dW, dW), "b": compare(analytic.db, db)}

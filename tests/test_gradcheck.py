@@ -69,3 +69,22 @@ def test_compare_statistics_by_hand():
 def test_an_unknown_method_is_refused():
     with pytest.raises(KeyError, match="backward"):
         gradcheck.numerical_gradients(lambda W, b: 0.0, np.zeros((1, 1)), np.zeros(1), method="backward")
+
+
+def test_the_check_calls_blas_on_one_thread(monkeypatch):
+    # the L2 term's dot product runs tens of thousands of times: with BLAS threads, on a machine busy
+    # training (as during a report), each call waited for a core and the check took 2.5 times longer
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threads, l2 = [], model.l2
+
+    def counted(W, lam):
+        threads.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return l2(W, lam)
+
+    monkeypatch.setattr(model, "l2", counted)
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(3, 4)), np.eye(2)[[0, 1, 1]]
+    with threadpool_limits(limits=2):  # two threads around it, as on any machine of two cores or more
+        gradcheck.check_gradients(rng.normal(size=(2, 4)), np.zeros(2), X, Y, lam=0.1)
+    assert threads and set(threads) == {1}
