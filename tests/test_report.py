@@ -75,7 +75,7 @@ def test_report_writes_every_section_table_and_figure(tiny_report):
         assert heading in html
     for caption in [*(f"Figure {i}:" for i in range(1, 9)), *(f"Table {i}:" for i in range(1, 8)),
                     "Gradient check.", "Search table:", "Significance of (a)", "Significance of (b)",
-                    "Significance of (c)", "Significance:"]:
+                    "Significance of (c)", "Significance:", "Significance of the choice:"]:
         assert caption in html
     # figures are embedded, code is hidden, and the table of contents links to the sections
     assert html.count('src="data:image/png;base64,') == 8  # Figures 1 to 8
