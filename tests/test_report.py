@@ -350,6 +350,27 @@ def test_section_kernels_are_stopped_without_an_interrupt(tmp_path, monkeypatch)
     assert signals == [signal.SIGINT] and not km.has_kernel
 
 
+def test_stopping_a_kernel_that_ends_meanwhile_is_quiet():
+    # a failed section's kernel, which papermill stops on its own thread while the runner stops every kernel:
+    # still running when the runner looks (poll() is None), its process group gone when the runner kills it
+    from types import SimpleNamespace
+
+    from assignment1.report import notebooks
+
+    ended = subprocess.Popen(["true"], start_new_session=True)
+    ended.wait()
+
+    class Manager:  # what stop_kernels reads of a kernel manager
+        provisioner = SimpleNamespace(process=SimpleNamespace(pid=ended.pid, poll=lambda: None))
+
+    manager = Manager()
+    notebooks._started.add(manager)
+    try:
+        notebooks.stop_kernels()  # raised ProcessLookupError, and the user saw it instead of the failed cell
+    finally:
+        notebooks._started.discard(manager)
+
+
 def test_repeated_runs_print_no_error_or_warning(tmp_path, tiny_env):
     # the line came 1 run in 4: several runs of the cheapest section, each checked
     for _ in range(4):

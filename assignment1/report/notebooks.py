@@ -10,7 +10,7 @@ import signal
 import tempfile
 import uuid
 import weakref
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import papermill
@@ -73,7 +73,9 @@ def stop_kernels() -> None:
     for manager in list(_started):
         process = getattr(manager.provisioner, "process", None)
         if process is not None and process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+            # papermill may be stopping a failed section's kernel on its own thread: gone by now is stopped
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 @contextmanager
