@@ -15,15 +15,15 @@ _NOTHING = object()
 
 
 class ParameterError(ValueError):
-    """A parameter outside what it accepts: ``<name> must <requirement>, got <value>``."""
+    """A parameter outside what it accepts: ``<name> must <requirement>, got <value>[; <hint>]``."""
 
-    def __init__(self, name: str, requirement: str, value=_NOTHING):
-        self.name, self.requirement, self.value = name, requirement, value
+    def __init__(self, name: str, requirement: str, value=_NOTHING, hint: str = ""):
+        self.name, self.requirement, self.value, self.hint = name, requirement, value, hint
         super().__init__(self.message())
 
     def message(self) -> str:
         got = "" if self.value is _NOTHING else f", got {self.value!r}"
-        return f"{self.name} must {self.requirement}{got}"
+        return f"{self.name} must {self.requirement}{got}" + (f"; {self.hint}" if self.hint else "")
 
     def _render_traceback_(self) -> list[str]:
         # IPython shows these lines instead of a traceback: in a notebook, a bad parameter is one line

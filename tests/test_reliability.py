@@ -42,6 +42,11 @@ def papermill_02(out, *params, env):
                           capture_output=True, text=True, env=env, timeout=300)
 
 
+#: What the runner and a notebook say of a list given with -p, which arrives as its text
+LIST_AS_TEXT = "seeds must be a non-empty list of integers, got '[0,1]'; -p passes text: give a list as YAML, " \
+               "-y 'seeds: [0,1]'"
+
+
 @pytest.fixture
 def tiny_data(tmp_path):
     """Environment for subprocesses: a tiny archive, a data directory and a reports directory."""
@@ -122,6 +127,15 @@ def test_papermill_directly_refuses_a_bad_value_before_training(tiny_data, tmp_p
     r = papermill_02(out, "-p", "n_epochs", "-3", env=tiny_data)
     assert r.returncode != 0
     assert "n_epochs must be at least 1, got -3" in out.read_text()
+    assert not os.path.exists(os.path.join(tiny_data["A1_REPORTS_DIR"], "runs"))
+
+
+def test_papermill_directly_says_how_to_give_a_list(tiny_data, tmp_path):
+    # papermill's own -p turns [0,1] into text; the notebook's first cell says what to type instead
+    out = tmp_path / "out.ipynb"
+    r = papermill_02(out, "-p", "seeds", "[0,1]", env=tiny_data)
+    assert r.returncode != 0
+    assert LIST_AS_TEXT in out.read_text()
     assert not os.path.exists(os.path.join(tiny_data["A1_REPORTS_DIR"], "runs"))
 
 
@@ -281,8 +295,7 @@ def test_a_damaged_provenance_record_is_named_moved_aside_and_the_data_checked_a
 @pytest.mark.parametrize("args, message", [
     (["--sections", ""], "error: sections must name sections, like 01 02 03 04 05 06, got ''"),
     (["--sections", "02", "99"], "error: sections must name sections, like 01 02 03 04 05 06, got '99'"),
-    (["-p", "seeds", "[0,1]"], "error: -p seeds [0,1]: -p passes a number, True/False or text; a list needs YAML: "
-                               "-y 'seeds: [0,1]'")])
+    (["-p", "seeds", "[0,1]"], f"error: {LIST_AS_TEXT}")])
 def test_a_selection_that_selects_nothing_and_a_list_passed_with_p_are_refused(tiny_data, args, message):
     r = report(*args, env=tiny_data, timeout=120)
     assert r.returncode == 2 and r.stderr == message + "\n"

@@ -89,11 +89,18 @@ CHECKS = {
 
 def check(name: str, value):
     """``value`` checked against what ``name`` accepts; unknown names are refused."""
-    if name in SETTINGS or name in AS_SETTING:
-        return RunConfig.check(name, value, AS_SETTING.get(name))
-    if name not in CHECKS:
+    if name not in SETTINGS and name not in AS_SETTING and name not in CHECKS:
         raise validate.UnknownParameter([name], "no report parameter has that name", [*SETTINGS, *AS_SETTING, *CHECKS])
-    return CHECKS[name](name, value)
+    try:
+        if name in CHECKS:
+            return CHECKS[name](name, value)
+        return RunConfig.check(name, value, AS_SETTING.get(name))
+    except validate.ParameterError as e:
+        if not (isinstance(value, str) and value.lstrip().startswith("[")):
+            raise
+        # papermill's -p (and the runner's, typed alike) passes a list as its text
+        raise validate.ParameterError(e.name, e.requirement, value, f"-p passes text: give a list as YAML, "
+                                                                   f"-y '{name}: {value}'") from None
 
 
 #: The notebook a student opens first, to train live; not a section of the report.

@@ -273,9 +273,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]
     except ValueError as e:
         parser.exit(2, f"error: {e}\n")
     for name, value in args.parameters:
-        if value.lstrip().startswith(("[", "{")):  # papermill's -p would pass the text, not the list
-            parser.exit(2, f"error: -p {name} {value}: -p passes a number, True/False or text; a list needs YAML: "
-                           f"-y '{name}: {value}'\n")
         overrides[name] = typed(value)
     overrides.update(dict(args.parameters_raw))
     if args.quick:
