@@ -33,7 +33,8 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml $(LOCK_FILES)
 	$(PY) -m pip install --quiet --require-hashes -r requirements/build.txt
 	$(PY) -m pip install --quiet --require-hashes -r requirements/runtime.txt \
 		$(foreach e,$(subst $(comma), ,$(EXTRAS)),-r requirements/$(e).txt)
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@# setuptools' notice on every editable install (a folder named like the package may shadow it) is noise here
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
 setup: $(VENV)/.installed-$(EXTRAS) ## create .venv: the locked versions of requirements/, then the package, editable
