@@ -59,7 +59,7 @@ report: setup ## the full report: reports/report.html, .pdf, summary.json; QUICK
 
 bench: ## time one epoch against PyTorch and a reference-style peer, the gradient check and the report -> reports/bench.json
 	$(MAKE) setup VENV=.venv-bench EXTRAS=dev  # a venv of its own: PyTorch, the peer, is not locked
-	.venv-bench/bin/python -m pip install --quiet -e '.[bench]'
+	PYTHONWARNINGS="ignore:Editable installation" .venv-bench/bin/python -m pip install --quiet -e '.[bench]'
 	.venv-bench/bin/python benchmarks/bench.py $(BENCH_ARGS)
 
 lab: ## JupyterLab on notebooks/00_explore.ipynb, to train live (installs it first); LAB_ARGS='--no-browser --port 8889'
