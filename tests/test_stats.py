@@ -61,11 +61,11 @@ def test_compare_runs_pairs_by_seed_and_counts_significance():
     # the same gain for every seed: the t-test has (almost) no spread to doubt it
     assert r["paired_t"]["p"] < 1e-10 and row["significant"]
     text = tables.significance_text([row])
-    assert text == "Judged by a paired t-test over seeds at the 5% level, significant: B vs A (+0.400)."
+    assert text == "Judged by a paired t-test over seeds at the 5% level, significant: B vs A (+0.4000)."
     # beside a difference that is not significant, each verdict is a sentence of its own
-    flat = {**row, "comparison": "C vs A", "diff": 0.0, "significant": False}
+    flat = {**row, "comparison": "C vs A", "acc_b": row["acc_a"], "diff": 0.0, "significant": False}
     assert tables.significance_text([flat, row]) == ("Judged by a paired t-test over seeds at the 5% level, "
-                                                     "significant: B vs A (+0.400). Not significant: C vs A (0.000).")
+                                                     "significant: B vs A (+0.4000). Not significant: C vs A (0.0000).")
     with pytest.raises(ValueError, match="no seed"):
         stats.compare_runs(a, [run(9, 0.5, [0] * 30)], y)
 
@@ -75,6 +75,19 @@ def test_a_difference_never_shows_a_sign_before_zero():
     differences = (0.0113, -0.0014, 0.0005001, -0.0003, 0.41 - 0.4099, 2e-5, -0.00049, 0.0)  # 0.41 - 0.4099 < 1e-4
     assert [tables.difference(d) for d in differences] == \
         ["+0.011", "-0.001", "+0.001", "-0.0003", "+0.0001", "+0.00002", "-0.0005", "0.000"]
+
+
+def test_two_accuracies_and_their_difference_read_off_each_other():
+    # section 6's case: rounded apart, 0.406 and 0.418 stood beside +0.011
+    assert tables.compared(0.40621, 0.41766) == ("0.4062", "0.4177", "+0.0115")
+    # the difference of the values shown, not the exact -0.00117
+    assert tables.compared(0.37674, 0.37557) == ("0.3767", "0.3756", "-0.0011")
+    # shown equal: the exact difference says which is higher
+    assert tables.compared(0.40620, 0.40617) == ("0.4062", "0.4062", "-0.00003")
+    # any two accuracies: what is shown adds up
+    for a, b in np.random.default_rng(0).uniform(0.2, 0.5, size=(1000, 2)):
+        a_text, b_text, d_text = tables.compared(a, b)
+        assert a_text == b_text or float(d_text) == pytest.approx(float(b_text) - float(a_text), abs=1e-12)
 
 
 def test_a_results_table_writes_values_as_a_reader_would():

@@ -70,12 +70,30 @@ def results_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]] | Non
     return markdown_table([h for h, _ in columns] + ["Loss", "Cost", "Accuracy", "Runs"], body)
 
 
+#: Decimals of accuracies set side by side with their difference (one test image in 10,000 is 0.0001)
+COMPARED_DIGITS = 4
+
+
+def compared(a: float, b: float) -> tuple[str, str, str]:
+    """Accuracies ``a``, ``b`` and ``b - a`` as the report sets them side by side, to :data:`COMPARED_DIGITS`.
+
+    The difference is that of the values shown, so that it reads off them (rounded apart, 0.40621 and 0.41766
+    would show as 0.406 and 0.418 beside +0.011); where they show equal, the exact one says which is higher.
+    """
+    a_text, b_text = f"{a:.{COMPARED_DIGITS}f}", f"{b:.{COMPARED_DIGITS}f}"
+    return a_text, b_text, difference(float(b_text) - float(a_text) if a_text != b_text else b - a, COMPARED_DIGITS)
+
+
+def _compared(row: dict) -> tuple[str, str, str]:
+    return compared(row["acc_a"]["mean"], row["acc_b"]["mean"])
+
+
 def significance_markdown(rows: Sequence[dict]) -> str:
     """Significance rows as a markdown table."""
     body = []
     for r in rows:
         t = r["paired_t"]
-        body.append([r["comparison"], f"{r['acc_a']['mean']:.3f}", f"{r['acc_b']['mean']:.3f}", difference(r["diff"]),
+        body.append([r["comparison"], *_compared(r),
                      "n/a" if t["p"] is None else f"{t['p']:.3g}",
                      f"{r['mcnemar_significant']} of {r['n_seeds']}",
                      cell(r["significant"])])
@@ -94,7 +112,7 @@ def significance_text(rows: Sequence[dict]) -> str:
             else "McNemar's exact test (one seed only)")
 
     def listing(group):
-        return "; ".join(f"{r['comparison']} ({difference(r['diff'])})" for r in group) + "."
+        return "; ".join(f"{r['comparison']} ({_compared(r)[2]})" for r in group) + "."
 
     text = f"Judged by {rule} at the {alpha:.0%} level, "
     if not yes:
