@@ -55,6 +55,12 @@ def test_the_explorer_in_jupyterlab(tiny_env, tmp_path):
         train.wait_for(timeout=60_000)
         runs = page.locator("table.a1-runs").first.locator("tr")
         assert runs.count() == 2
+        # in a 1280-pixel window, beside JupyterLab's file browser, no control reaches past the cell's output
+        output = page.locator(".jp-OutputArea-output").filter(has=train).first.bounding_box()
+        controls = page.locator(".widget-dropdown, .widget-toggle-buttons, .widget-slider, .widget-text, "
+                                ".widget-checkbox, .widget-button, .widget-progress")
+        ends = [box["x"] + box["width"] for box in (c.bounding_box() for c in controls.all())]
+        assert len(ends) >= 10 and max(ends) <= output["x"] + output["width"]
         # move the epochs slider one step to the right with the keyboard, as a reader would
         slider = page.locator(".widget-slider", has_text="epochs")
         slider.locator(".noUi-handle").focus()

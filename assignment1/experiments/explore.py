@@ -33,7 +33,7 @@ from ..config import RunConfig
 from .runs import Experiments, RunResult, train_run, with_test
 from .search import decay_milestones
 
-SCHEDULES = {"constant": False, "x0.1 after 1/2 and 4/5 of the epochs": True}
+SCHEDULES = {"constant": False, "x0.1 at 1/2, 4/5 of epochs": True}
 BATCH_SIZES = (10, 20, 50, 100, 200, 500, 1000)
 #: Seconds between two drawings of the live curves: drawing holds Python's lock for about 0.2 s.
 FRAME_INTERVAL = 2.0
@@ -95,18 +95,22 @@ class Explorer:
         self.seconds_to_last_point: float | None = None  # from pressing Train to the last curve point
 
         log_scale = dict(base=10, readout_format=".2g", continuous_update=False, style={"description_width": "6em"})
-        self.regularize = w.Checkbox(value=p.lam > 0, description="L2 term", indent=False)
+        # checkboxes as wide as their label (by default as wide as a slider), so that the controls fit beside
+        # JupyterLab's file browser in a 1280-pixel window
+        self.regularize = w.Checkbox(value=p.lam > 0, description="L2 term", indent=False, layout={"width": "auto"})
         self.lam = w.FloatLogSlider(value=p.lam or 0.1, min=-4, max=0, description="λ", **log_scale)
         self.eta = w.FloatLogSlider(value=p.eta, min=-4, max=0, description="η", **log_scale)
         self.n_batch = w.Dropdown(options=sorted({*BATCH_SIZES, p.n_batch}), value=p.n_batch, description="batch",
                                   style={"description_width": "6em"})
         self.n_epochs = w.IntSlider(value=p.n_epochs, min=1, max=100, description="epochs", continuous_update=False,
                                     style={"description_width": "6em"})
-        self.flip = w.Checkbox(value=p.flip, description="flip half of each batch", indent=False)
+        self.flip = w.Checkbox(value=p.flip, description="flip half of each batch", indent=False,
+                               layout={"width": "auto"})
         self.loss = w.ToggleButtons(options=[("cross-entropy", "ce"), ("M-BCE", "mbce")], value=p.loss,
                                     style={"button_width": "9em"})
         self.schedule = w.Dropdown(options=list(SCHEDULES), value=[k for k, v in SCHEDULES.items() if v == p.decay][0],
-                                   description="η schedule", style={"description_width": "6em"})
+                                   description="η schedule", style={"description_width": "6em"},
+                                   layout={"width": "21em"})  # no wider than the loss buttons above it
         self.seed = w.BoundedIntText(value=p.seed, min=0, max=10**6, description="seed",
                                      style={"description_width": "6em"}, layout={"width": "14em"})
         self.train_button = w.Button(description="Train", button_style="primary", icon="play")
