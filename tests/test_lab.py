@@ -55,12 +55,17 @@ def test_the_explorer_in_jupyterlab(tiny_env, tmp_path):
         train.wait_for(timeout=60_000)
         runs = page.locator("table.a1-runs").first.locator("tr")
         assert runs.count() == 2
-        # in a 1280-pixel window, beside JupyterLab's file browser, no control reaches past the cell's output
-        output = page.locator(".jp-OutputArea-output").filter(has=train).first.bounding_box()
+        # in a 1280-pixel window beside JupyterLab's file browser, and in a 1024-pixel one (where the second column
+        # of controls goes below the first), no control reaches past the cell's output
         controls = page.locator(".widget-dropdown, .widget-toggle-buttons, .widget-slider, .widget-text, "
                                 ".widget-checkbox, .widget-button, .widget-progress")
-        ends = [box["x"] + box["width"] for box in (c.bounding_box() for c in controls.all())]
-        assert len(ends) >= 10 and max(ends) <= output["x"] + output["width"]
+        for width in (1280, 1024):
+            page.set_viewport_size({"width": width, "height": 1500})
+            page.wait_for_timeout(500)  # JupyterLab lays the panel out again
+            output = page.locator(".jp-OutputArea-output").filter(has=train).first.bounding_box()
+            ends = [box["x"] + box["width"] for box in (c.bounding_box() for c in controls.all())]
+            assert len(ends) >= 10 and max(ends) <= output["x"] + output["width"], width
+        page.set_viewport_size({"width": 1280, "height": 1500})
         # move the epochs slider one step to the right with the keyboard, as a reader would
         slider = page.locator(".widget-slider", has_text="epochs")
         slider.locator(".noUi-handle").focus()

@@ -282,7 +282,8 @@ class Explorer:
     def widget(self) -> w.Widget:
         """The whole interface: controls, buttons and progress, curves, templates, the table of runs."""
         controls = w.HBox([w.VBox([w.HBox([self.regularize, self.lam]), self.eta, self.n_batch, self.n_epochs]),
-                           w.VBox([self.loss, self.flip, self.schedule, self.seed])])
+                           w.VBox([self.loss, self.flip, self.schedule, self.seed])],
+                          layout={"flex_flow": "row wrap"})  # in a narrow window the second column goes below
         buttons = w.HBox([self.train_button, self.stop_button, self.progress, self.show_test])
         return w.VBox([controls, buttons, self.status, self.curves, self.templates, self.table])
 
