@@ -116,6 +116,20 @@ def test_normalization_statistics_over_many_blocks_equal_numpy():
     np.testing.assert_allclose(std, reference.std(axis=0), rtol=1e-10)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_normalized_in_blocks_is_the_whole_array_arithmetic_bit_for_bit(dtype):
+    # 1,000 rows: several blocks and a partial last one; statistics as the data's own, not round numbers
+    X = np.random.default_rng(1).integers(0, 256, size=(1_000, 48), dtype=np.uint8)
+    mean, std = data.normalization_stats(X[:900])
+    # the same casts and operations on the whole array at once
+    reference = X.astype(dtype)
+    reference -= mean.astype(dtype)
+    reference /= std.astype(dtype)
+    out = data.normalized(X, mean, std, dtype)
+    assert out.dtype == dtype and np.array_equal(out, reference)
+    np.testing.assert_allclose(out, (X - mean) / std, rtol=0, atol=1e-6)  # float32 rounds the statistics
+
+
 def load(env, **kw):
     return data.load_cifar10(env["A1_DATA_DIR"], url=env["CIFAR10_URL"], md5=env["CIFAR10_MD5"], progress=False, **kw)
 
