@@ -183,12 +183,8 @@ def test_two_sections_at_once_compute_what_one_at_a_time_does(tiny_report, tmp_p
     r = subprocess.run([sys.executable, "-m", "assignment1.report", *TINY, "-p", "n_jobs", "1", "--no-pdf"],
                        capture_output=True, text=True, env=fresh, timeout=900)
     assert r.returncode == 0, r.stderr
-    times = section_times(tmp_path / "reports" / "custom" / "executed")
-    spans = sorted(times.values())
+    spans = sorted(section_times(tmp_path / "reports" / "custom" / "executed").values())
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
-    # the search starts before the sections that only wait or train beside it, section 4 last
-    assert sorted(times, key=times.get) == ["01_gradient_check", "02_training", "06_search", "03_weights",
-                                            "05_bonus_mbce", "04_bonus_improvements"]
     summaries = [json.loads(p.read_text()) for p in (out / "summary.json", tmp_path / "reports/custom/summary.json")]
     for summary in summaries:  # where it ran is recorded, and differs; what it computed must not
         for used in summary["parameters"].values():

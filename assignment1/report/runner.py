@@ -42,10 +42,6 @@ from .section import records
 NEUTRAL = frozenset({"data_dir", "data_url", "data_md5", "reports_dir", "n_jobs"})
 #: Set in the environment of the processes a report starts, so that they can be found (and none outlives it).
 REPORT_ENV = "A1_REPORT"
-#: The order sections start in, by name prefix (any other section after them). The search starts early: each of
-#: its rounds waits for its longer trial, and a section training beside it keeps the other core busy meanwhile.
-#: Section 4, many sweeps that fill both cores, starts last. Measured in docs/speed.md.
-START_ORDER = ("01", "02", "06", "03", "05", "04")
 
 
 def selected(prefixes: list[str] | None = None) -> list[str]:
@@ -186,8 +182,8 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
 def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, reports: Path, found: dict,
              log) -> int:
     """Run the sections into ``out_dir/executed``, two at a time (one with ``n_jobs`` 1), each started in
-    :data:`START_ORDER` as another ends, putting each one's :func:`records` in ``found``; return 0, or the
-    exit status of a failure.
+    order as another ends, putting each one's :func:`records` in ``found``; return 0, or the exit status
+    of a failure.
 
     Two at once keep the cores busy while a section starts its kernel, draws its figures or waits
     for its last run. Sections share the run store, where a run that one of them trains is waited
@@ -196,8 +192,7 @@ def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, r
     progress_dir = out_dir / ".progress"
     (out_dir / "executed").mkdir(parents=True, exist_ok=True)
     executed = {name: out_dir / "executed" / f"{name}.ipynb" for name in names}
-    rank = {prefix: i for i, prefix in enumerate(START_ORDER)}
-    waiting, running, t0 = sorted(names, key=lambda n: rank.get(n[:2], len(rank))), {}, time.perf_counter()
+    waiting, running, t0 = list(names), {}, time.perf_counter()
 
     def timed(name: str, kernel: dict) -> float:
         start = time.perf_counter()
