@@ -8,12 +8,14 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
 
+from assignment1 import data
 from assignment1.config import RunConfig
-from assignment1.experiments import progress, store
+from assignment1.experiments import progress, runs, store
 from assignment1.experiments.runs import Experiments, grid
 
 
@@ -89,6 +91,64 @@ def test_a_damaged_stored_run_is_named_moved_aside_and_trained_again(tiny_env, t
     third = Experiments(reports_dir=tmp_path, progress=False)
     third.run(cfg)
     assert third.n_trained == 0  # stored whole again
+
+
+def test_a_data_set_is_written_once_then_mapped_as_load_cifar10_makes_it(tiny_env, tmp_path):
+    # in memory, then through the run store twice: the first process writes the file, the next maps it
+    source = (tiny_env["A1_DATA_DIR"], tiny_env["CIFAR10_URL"], tiny_env["CIFAR10_MD5"], str(tmp_path / "runs"))
+    expected = data.load_cifar10(*source[:1], 30, "per_feature", "float64", *source[1:3], progress=False)
+    outdated = tmp_path / "runs" / f"data-30-per_feature-float64-{'0' * 16}.npy"  # as other code would have named it
+    outdated.parent.mkdir()
+    outdated.write_bytes(b"0.7 GB")
+    for _ in range(2):
+        runs.cached_dataset.cache_clear()
+        ds = runs.cached_dataset(*source, 30, "per_feature", "float64")
+        for part in ("train", "val", "test"):
+            for name in ("X", "Y", "y"):
+                a, b = getattr(getattr(ds, part), name), getattr(getattr(expected, part), name)
+                assert a.dtype == b.dtype and np.array_equal(a, b), (part, name)
+        assert np.array_equal(ds.mean, expected.mean) and np.array_equal(ds.std, expected.std)
+        assert (ds.label_names, ds.normalize, ds.provenance) == (expected.label_names, "per_feature",
+                                                                 expected.provenance)
+    # read-only pages of the one file, not a copy in this process; another dtype is another file
+    assert not ds.train.X.flags.writeable and not ds.test.X.flags.writeable
+    assert isinstance(ds.val.X.base.base, np.memmap)
+    assert len(list((tmp_path / "runs").glob("data-*.npy"))) == 1 and not outdated.exists()
+    runs.cached_dataset.cache_clear()
+    assert runs.cached_dataset(*source, 30, "per_feature", "float32").train.X.dtype == np.float32
+    assert len(list((tmp_path / "runs").glob("data-*.npy"))) == 2
+    runs.cached_dataset.cache_clear()
+
+
+@pytest.mark.parametrize("damage", ["truncated images", "garbled labels"])
+def test_a_damaged_data_set_file_is_named_and_written_again(tiny_env, tmp_path, damage):
+    source = (tiny_env["A1_DATA_DIR"], tiny_env["CIFAR10_URL"], tiny_env["CIFAR10_MD5"], str(tmp_path / "runs"))
+    runs.cached_dataset.cache_clear()
+    good = runs.cached_dataset(*source, 30, "per_feature", "float32")
+    images = next((tmp_path / "runs").glob("data-*.npy"))
+    if damage == "truncated images":
+        images.write_bytes(images.read_bytes()[:-100])
+    else:
+        images.with_suffix(".json").write_text('{"y": [1, 2')
+    runs.cached_dataset.cache_clear()
+    with pytest.warns(UserWarning, match=f"{images} cannot be read .*; it is written again"):
+        again = runs.cached_dataset(*source, 30, "per_feature", "float32")
+    assert np.array_equal(again.train.X, good.train.X) and np.array_equal(again.test.y, good.test.y)
+    runs.cached_dataset.cache_clear()
+    with warnings.catch_warnings():  # whole again: read without a word
+        warnings.simplefilter("error")
+        runs.cached_dataset(*source, 30, "per_feature", "float32")
+    runs.cached_dataset.cache_clear()
+
+
+def test_a_data_set_that_cannot_be_written_stays_in_memory(tiny_env, tmp_path):
+    (tmp_path / "a file").write_text("")
+    runs.cached_dataset.cache_clear()
+    source = (tiny_env["A1_DATA_DIR"], tiny_env["CIFAR10_URL"], tiny_env["CIFAR10_MD5"])
+    ds = runs.cached_dataset(*source, str(tmp_path / "a file" / "runs"), 30, "per_feature", "float32")
+    runs.cached_dataset.cache_clear()
+    expected = data.load_cifar10(source[0], 30, url=source[1], md5=source[2], progress=False)
+    assert ds.train.X.flags.writeable and np.array_equal(ds.train.X, expected.train.X)
 
 
 def test_a_store_removes_what_dead_processes_left_only(tmp_path):

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -24,11 +27,11 @@ from joblib import Parallel, delayed, effective_n_jobs
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from .. import data, fetch, model, sweep, train
+from .. import data, fetch, files, model, sweep, train
 from ..config import RunConfig
 from . import paths
 from .progress import ProgressFile, named_directory, training_slot
-from .store import RunResult, RunStore, run_key
+from .store import RunResult, RunStore, code_hash, run_key
 
 
 def train_alone(X, Y, X_val, Y_val, cfg: RunConfig, on_epoch=None, stop=None) -> train.TrainResult:
@@ -88,9 +91,81 @@ def with_test(r: RunResult, ds: data.Dataset) -> RunResult:
 # One data set per process: a worker holding two (~0.6 GB each) looks to joblib's loky like a
 # memory leak, and it restarts the worker with a warning. Runs of one data set come together.
 @functools.lru_cache(maxsize=1)
-def cached_dataset(data_dir: str, url: str | None, md5: str | None, val_size: int, normalize: str,
-             dtype: str) -> data.Dataset:
-    return data.load_cifar10(data_dir, val_size, normalize, dtype, url=url, md5=md5, progress=False)
+def cached_dataset(data_dir: str, url: str | None, md5: str | None, runs_dir: str, val_size: int, normalize: str,
+                   dtype: str) -> data.Dataset:
+    """The data set :func:`assignment1.data.load_cifar10` makes, its images mapped read-only from a file.
+
+    The first process to need it writes ``<runs_dir>/data-<settings>-<key>.npy`` (the training, validation
+    and test images, normalized) and ``.json`` (labels, statistics), the key hashing the batches' md5s and the
+    code, and deletes those of the same settings made from other data or code; every other process maps the
+    same file, so the processes of a report share one copy in memory and none normalizes the data again. A
+    file that cannot be read is named and written again.
+    """
+    provenance = fetch.prepare(data_dir, url, md5, progress=False)
+    settings = f"data-{val_size}-{normalize}-{dtype}"
+    what = json.dumps({"data": provenance["files"], "code": code_hash()}, sort_keys=True)
+    stem = Path(runs_dir) / f"{settings}-{hashlib.sha256(what.encode()).hexdigest()[:16]}"
+    images, labels, claim = stem.with_suffix(".npy"), stem.with_suffix(".json"), stem.with_name(f".{stem.name}.claim")
+    try:
+        Path(runs_dir).mkdir(parents=True, exist_ok=True)
+        while not files.claim(claim):  # another process is writing it: wait, then map what it wrote
+            time.sleep(0.2)
+    except OSError:  # a store this process cannot write in: the data set is made in its memory
+        return data.load_cifar10(data_dir, val_size, normalize, dtype, url=url, md5=md5, progress=False)
+    try:
+        try:
+            return mapped_dataset(images, labels, normalize, provenance)
+        except FileNotFoundError:
+            pass
+        except Exception as e:  # truncated or garbled: it fails in many ways, all meaning the same
+            warnings.warn(f"{images} cannot be read ({type(e).__name__}: {e}); it is written again", stacklevel=2)
+        ds = data.load_cifar10(data_dir, val_size, normalize, dtype, url=url, md5=md5, progress=False)
+        for outdated in Path(runs_dir).glob(f"{settings}-*"):  # from other data or code: 0.7 GB never read again
+            outdated.unlink(missing_ok=True)
+        try:
+            write_dataset(ds, images, labels)
+        except OSError as e:  # a full disk, say
+            warnings.warn(f"cannot write {images} ({e}); the data set stays in this process's memory", stacklevel=2)
+            return ds
+        return mapped_dataset(images, labels, normalize, provenance)
+    finally:
+        claim.unlink(missing_ok=True)
+
+
+def write_dataset(ds: data.Dataset, images: Path, labels: Path) -> None:
+    """Write ``ds`` as :func:`mapped_dataset` reads it: its images ``X: (n, 3072)`` (training, validation, test)
+    to ``images``, the rest to ``labels``; each is on disk before it is renamed into place."""
+    splits = (ds.train, ds.val, ds.test)
+    files.write_atomic(labels, json.dumps({
+        "n_train": ds.train.n, "n_val": ds.val.n, "label_names": ds.label_names, "mean": ds.mean.tolist(),
+        "std": ds.std.tolist(), "y": np.concatenate([s.y for s in splits]).tolist()}), durable=True)
+    tmp = images.with_name(f".{images.name}.{os.getpid()}.tmp")
+    try:
+        out = np.lib.format.open_memmap(tmp, "w+", ds.train.X.dtype, (sum(s.n for s in splits), data.D))
+        for start, s in zip((0, ds.train.n, ds.train.n + ds.val.n), splits):
+            out[start:start + s.n] = s.X
+        out.flush()
+        del out
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, images)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def mapped_dataset(images: Path, labels: Path, normalize: str, provenance: dict) -> data.Dataset:
+    """The data set that :func:`cached_dataset` wrote to ``images`` (``X: (n, 3072)``, mapped read-only) and
+    ``labels``. Raises if either cannot be read or they do not fit together."""
+    X, record = np.asarray(np.load(images, mmap_mode="r")), json.loads(labels.read_text())
+    y = np.array(record["y"], np.int64)
+    if X.shape != (y.size, data.D) or len(record["mean"]) != data.D:
+        raise ValueError(f"it holds {X.shape[0]} images for {y.size} labels")
+    ends = (0, record["n_train"], record["n_train"] + record["n_val"], y.size)
+    train, val, test = (data.Split(X=X[a:b], Y=data.one_hot(y[a:b], len(record["label_names"]), X.dtype), y=y[a:b])
+                        for a, b in zip(ends, ends[1:]))
+    return data.Dataset(train=train, val=val, test=test, label_names=record["label_names"],
+                        mean=np.array(record["mean"]), std=np.array(record["std"]), normalize=normalize,
+                        provenance=provenance)
 
 
 @functools.cache
@@ -173,9 +248,9 @@ class Experiments:
     def __init__(self, data_dir=None, url: str | None = None, md5: str | None = None, reports_dir=None,
                  n_jobs: int = 1, progress: bool = True):
         url, md5 = paths.data_source(url, md5)
-        self.source = (str(paths.data_dir(data_dir)), url, md5)
-        self.provenance = fetch.prepare(self.source[0], url, md5, progress=progress)
         self.store = RunStore(paths.runs_dir(reports_dir))
+        self.source = (str(paths.data_dir(data_dir)), url, md5, str(self.store.directory))
+        self.provenance = fetch.prepare(self.source[0], url, md5, progress=progress)
         self.n_jobs = n_jobs
         self.progress_dir = named_directory()
         self.progress = progress and self.progress_dir is None
