@@ -102,6 +102,7 @@ def cached_dataset(data_dir: str, url: str | None, md5: str | None, runs_dir: st
     file that cannot be read is named and written again.
     """
     provenance = fetch.prepare(data_dir, url, md5, progress=False)
+    load = functools.partial(data.load_cifar10, data_dir, val_size, normalize, dtype, url=url, md5=md5, progress=False)
     settings = f"data-{val_size}-{normalize}-{dtype}"
     what = json.dumps({"data": provenance["files"], "code": code_hash()}, sort_keys=True)
     stem = Path(runs_dir) / f"{settings}-{hashlib.sha256(what.encode()).hexdigest()[:16]}"
@@ -111,7 +112,7 @@ def cached_dataset(data_dir: str, url: str | None, md5: str | None, runs_dir: st
         while not files.claim(claim):  # another process is writing it: wait, then map what it wrote
             time.sleep(0.2)
     except OSError:  # a store this process cannot write in: the data set is made in its memory
-        return data.load_cifar10(data_dir, val_size, normalize, dtype, url=url, md5=md5, progress=False)
+        return load()
     try:
         try:
             return mapped_dataset(images, labels, normalize, provenance)
@@ -119,7 +120,7 @@ def cached_dataset(data_dir: str, url: str | None, md5: str | None, runs_dir: st
             pass
         except Exception as e:  # truncated or garbled: it fails in many ways, all meaning the same
             warnings.warn(f"{images} cannot be read ({type(e).__name__}: {e}); it is written again", stacklevel=2)
-        ds = data.load_cifar10(data_dir, val_size, normalize, dtype, url=url, md5=md5, progress=False)
+        ds = load()
         for outdated in Path(runs_dir).glob(f"{settings}-*"):  # from other data or code: 0.7 GB never read again
             outdated.unlink(missing_ok=True)
         try:
