@@ -116,20 +116,6 @@ def test_normalization_statistics_over_many_blocks_equal_numpy():
     np.testing.assert_allclose(std, reference.std(axis=0), rtol=1e-10)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_normalized_in_blocks_is_the_whole_array_arithmetic_bit_for_bit(dtype):
-    # 1,000 rows: several blocks and a partial last one; statistics as the data's own, not round numbers
-    X = np.random.default_rng(1).integers(0, 256, size=(1_000, 48), dtype=np.uint8)
-    mean, std = data.normalization_stats(X[:900])
-    # the same casts and operations on the whole array at once
-    reference = X.astype(dtype)
-    reference -= mean.astype(dtype)
-    reference /= std.astype(dtype)
-    out = data.normalized(X, mean, std, dtype)
-    assert out.dtype == dtype and np.array_equal(out, reference)
-    np.testing.assert_allclose(out, (X - mean) / std, rtol=0, atol=1e-6)  # float32 rounds the statistics
-
-
 def load(env, **kw):
     return data.load_cifar10(env["A1_DATA_DIR"], url=env["CIFAR10_URL"], md5=env["CIFAR10_MD5"], progress=False, **kw)
 
@@ -152,6 +138,17 @@ def test_load_splits_and_normalizes_with_training_statistics(tiny_env):
     glob = load(tiny_env, val_size=30, normalize="global", dtype="float64")
     assert glob.train.X.dtype == np.float64
     assert glob.train.X.mean() == pytest.approx(0, abs=1e-12)
+
+
+@pytest.mark.parametrize("normalize", ["per_feature", "global"])
+def test_normalized_images_turn_back_into_the_pixels_stored(tiny_env, normalize):
+    # float32 rows, normalized by the training part's statistics
+    ds = load(tiny_env, val_size=30, normalize=normalize)
+    # the test batch as stored: each row the R, G and B planes of one 32 x 32 image
+    raw, _ = data.load_batch(fetch.read_provenance(tiny_env["A1_DATA_DIR"])["batch_dir"] + "/test_batch")
+    pixels = raw.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    # the normalization undone for display gives the pixels back
+    assert np.array_equal(data.to_images(ds.test.X, ds.mean, ds.std), pixels)
 
 
 @pytest.mark.parametrize("val_size", [0, 200, -3, 2.5, "10"])

@@ -8,14 +8,12 @@ import sys
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import papermill
 import pytest
 
-from assignment1 import data
 from assignment1.config import SETTINGS
 from assignment1.experiments.store import RunStore
-from assignment1.report import params, runner, section
+from assignment1.report import params, runner
 
 from conftest import ROOT, TINY, run_env
 
@@ -322,16 +320,6 @@ def test_notebook_runs_under_papermill_from_any_directory(tiny_env, tmp_path):
                        cwd=tmp_path, capture_output=True, text=True, env=run_env(), timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Figure 2:" in out.read_text()
-
-
-def test_a_section_reads_the_test_set_as_its_data_set_holds_it(tiny_env):
-    # the test batch read alone, as sections 4 and 6 read it
-    _, sec = section.start("02_training", {**params.declared("02_training"), "val_size": 50})
-    X, y = sec.test_set()
-    # the labels of the data set's test split, and its pictures once the data set's normalization is undone
-    ds = sec.dataset()
-    assert X.dtype == np.uint8 and np.array_equal(y, ds.test.y)
-    assert np.array_equal(data.to_images(X, mean=0, std=1), data.to_images(ds.test.X, ds.mean, ds.std))
 
 
 def test_section_kernels_are_stopped_without_an_interrupt(tmp_path, monkeypatch):

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 from IPython.display import Markdown, display
 
-from .. import data, fetch, validate
+from .. import data, validate
 from ..config import RunConfig
 from ..experiments import search
 from ..experiments.runs import Experiments, RunResult, grid
@@ -106,11 +105,6 @@ class Section:
         """The section's data set (its ``val_size`` and ``dtype`` unless given)."""
         p = self.params
         return self.experiments.dataset(val_size or p.val_size, dtype=dtype or getattr(p, "dtype", RunConfig.dtype))
-
-    def test_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """The test batch as stored, ``X: (n, 3072)`` uint8 pixels and ``y: (n,)`` labels, read without loading
-        (and normalizing) the whole data set."""
-        return data.load_batch(Path(self.experiments.provenance["batch_dir"]) / fetch.TEST_BATCH)
 
     @property
     def label_names(self) -> list[str]:
