@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
-def write_atomic(path: Path, payload: bytes | str, *, durable: bool = False) -> None:
+def write_atomic(path: Path, payload: bytes | str | Callable[[BinaryIO], object], *, durable: bool = False) -> None:
     """Write ``payload`` to a temporary file beside ``path``, then rename it over ``path``.
 
-    The rename makes a kill harmless; ``durable`` also flushes the data to disk
-    before it, so a power cut cannot leave an empty file under the final name.
+    ``payload`` may be a function that writes to the open binary file (for data too large to hold
+    twice). The rename makes a kill harmless; ``durable`` also flushes the data to disk before it,
+    so a power cut cannot leave an empty file under the final name. A failed write leaves nothing.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(payload.encode() if isinstance(payload, str) else payload)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            if callable(payload):
+                payload(f)
+            else:
+                f.write(payload.encode() if isinstance(payload, str) else payload)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def alive(pid: int) -> bool:

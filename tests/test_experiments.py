@@ -1,6 +1,7 @@
 """Runs as stored experiments: parallel equals serial, the store is reused, keyed on code, and survives damage."""
 
 import dataclasses
+import errno
 import importlib.util
 import os
 import shutil
@@ -149,6 +150,28 @@ def test_a_data_set_that_cannot_be_written_stays_in_memory(tiny_env, tmp_path):
     runs.cached_dataset.cache_clear()
     expected = data.load_cifar10(source[0], 30, url=source[1], md5=source[2], progress=False)
     assert ds.train.X.flags.writeable and np.array_equal(ds.train.X, expected.train.X)
+
+
+def test_a_data_set_whose_writing_fails_stays_in_memory_and_leaves_no_partial_file(tiny_env, tmp_path, monkeypatch):
+    # a disk that fills up under the images: the labels reach the disk, the images' flush to it fails
+    real_fsync, flushed = os.fsync, []
+
+    def fsync(fd):
+        flushed.append(fd)
+        if len(flushed) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    runs.cached_dataset.cache_clear()
+    source = (tiny_env["A1_DATA_DIR"], tiny_env["CIFAR10_URL"], tiny_env["CIFAR10_MD5"])
+    with pytest.warns(UserWarning, match="cannot write .*No space left on device"):
+        ds = runs.cached_dataset(*source, str(tmp_path), 30, "per_feature", "float32")
+    runs.cached_dataset.cache_clear()
+    # the data set, as load_cifar10 makes it; no images file, temporary file or claim behind
+    expected = data.load_cifar10(source[0], 30, url=source[1], md5=source[2], progress=False)
+    assert np.array_equal(ds.train.X, expected.train.X) and np.array_equal(ds.test.y, expected.test.y)
+    assert not list(tmp_path.glob("*.npy")) and not list(tmp_path.glob(".*"))
 
 
 def test_a_store_removes_what_dead_processes_left_only(tmp_path):

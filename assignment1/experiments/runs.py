@@ -135,23 +135,20 @@ def cached_dataset(data_dir: str, url: str | None, md5: str | None, runs_dir: st
 
 def write_dataset(ds: data.Dataset, images: Path, labels: Path) -> None:
     """Write ``ds`` as :func:`mapped_dataset` reads it: its images ``X: (n, 3072)`` (training, validation, test)
-    to ``images``, the rest to ``labels``; each is on disk before it is renamed into place."""
+    to ``images`` as one ``.npy`` array, the rest to ``labels``; each is on disk before it is renamed into place."""
     splits = (ds.train, ds.val, ds.test)
     files.write_atomic(labels, json.dumps({
         "n_train": ds.train.n, "n_val": ds.val.n, "label_names": ds.label_names, "mean": ds.mean.tolist(),
         "std": ds.std.tolist(), "y": np.concatenate([s.y for s in splits]).tolist()}), durable=True)
-    tmp = images.with_name(f".{images.name}.{os.getpid()}.tmp")
-    try:
-        out = np.lib.format.open_memmap(tmp, "w+", ds.train.X.dtype, (sum(s.n for s in splits), data.D))
-        for start, s in zip((0, ds.train.n, ds.train.n + ds.val.n), splits):
-            out[start:start + s.n] = s.X
-        out.flush()
-        del out
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, images)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    def write_images(f) -> None:  # split by split, so the 0.7 GB are never copied into one array
+        header = {"descr": np.lib.format.dtype_to_descr(ds.train.X.dtype), "fortran_order": False,
+                  "shape": (sum(s.n for s in splits), data.D)}
+        np.lib.format.write_array_header_1_0(f, header)
+        for s in splits:
+            f.write(np.ascontiguousarray(s.X).data)
+
+    files.write_atomic(images, write_images, durable=True)
 
 
 def mapped_dataset(images: Path, labels: Path, normalize: str, provenance: dict) -> data.Dataset:
