@@ -34,16 +34,6 @@ from .progress import ProgressFile, named_directory, training_slot
 from .store import RunResult, RunStore, code_hash, run_key
 
 
-def train_alone(X, Y, X_val, Y_val, cfg: RunConfig, on_epoch=None, stop=None) -> train.TrainResult:
-    """One run through :mod:`assignment1.sweep`, a sweep of one: the same arguments as :func:`train.train`."""
-    show = None if on_epoch is None else (lambda _, history: on_epoch(history))
-    return sweep.train(X, Y, X_val, Y_val, [cfg], on_epoch=show, stop=stop)[0]
-
-
-#: The two training loops by name: the textbook one and the fast one. Results agree to rounding.
-ENGINES = {"plain": train.train, "fast": train_alone}
-
-
 def grid(settings: Iterable, seeds: Iterable[int], **common) -> list[RunConfig]:
     """One :class:`RunConfig` per ``(lam, eta)`` in ``settings`` and seed in ``seeds``, sharing ``common``."""
     seeds = list(seeds)
