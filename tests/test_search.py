@@ -97,6 +97,21 @@ def test_a_search_is_its_first_trials_whatever_else_the_study_holds(tmp_path):
     assert len(stored.trials) == len(six.trials)
 
 
+def test_a_search_is_the_same_with_any_number_of_processes(tmp_path):
+    # one search, from scratch, with one worker process, with two and with three
+    def trials(n_jobs, trials_per_round=2):
+        where = tmp_path / f"{n_jobs}-{trials_per_round}"
+        where.mkdir()
+        study = search.search(tiny_experiments(where, "clean", n_jobs=n_jobs), SPACE, 8, 0, "median", COMMON,
+                              reports_dir=where / "reports-clean", trials_per_round=trials_per_round)
+        return [(t.number, t.params, t.value, t.state) for t in study.trials]
+
+    one = trials(1)
+    assert one == trials(2) == trials(3)
+    # rounds of another size are another search (the pruner judges a trial against those told before its round)
+    assert trials(2, trials_per_round=1) != one
+
+
 def test_trials_of_dead_processes_and_unowned_ones_are_failed(tmp_path, monkeypatch):
     study = search.open_study(search.storage_url(tmp_path), "s", 0, "median")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -138,12 +153,12 @@ def study_of(env) -> optuna.Study:
     return optuna.load_study(study_name=names[0], storage=search.storage(url))
 
 
-def test_a_search_killed_mid_trial_resumes_with_its_trials_and_the_killed_one_failed(tiny_env, tmp_path):
+def test_a_search_killed_mid_round_resumes_with_its_trials_and_the_killed_ones_failed(tiny_env, tmp_path):
     env = run_env(A1_REPORTS_DIR=tmp_path / "reports")
     proc = run_search(env, 6, 400, wait=False)
     deadline = time.time() + 300
     url = search.storage_url(env["A1_REPORTS_DIR"])
-    while time.time() < deadline:  # until one trial has finished and the next is training
+    while time.time() < deadline:  # until one round has been told and the next is training
         time.sleep(0.5)
         try:  # the search may be creating the database's tables right now, as open_study allows for
             started = (tmp_path / "reports" / "search" / "search.db").exists() and optuna.get_all_study_names(
@@ -152,18 +167,19 @@ def test_a_search_killed_mid_trial_resumes_with_its_trials_and_the_killed_one_fa
             continue
         if started:
             states = [t.state.name for t in study_of(env).trials]
-            if "COMPLETE" in states and states[-1] == "RUNNING":
+            if "COMPLETE" in states and states[-2:] == ["RUNNING", "RUNNING"]:
                 break
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
     before = study_of(env).trials
-    assert before[-1].state.name == "RUNNING"
+    told = sum(t.state.name != "RUNNING" for t in before)
+    assert [t.state.name for t in before[told:]] == ["RUNNING"] * 2  # the killed round's two trials
     r = run_search(env, 6, 400)
     assert r.returncode == 0, r.stderr
     after = study_of(env).trials
-    # the finished trials kept as they were, the killed one marked failed, and new ones up to six finished
-    assert [(t.params, t.value) for t in after[:len(before) - 1]] == [(t.params, t.value) for t in before[:-1]]
-    assert after[len(before) - 1].state.name == "FAIL"
+    # the finished trials kept as they were, the killed round's marked failed, and new ones up to six finished
+    assert [(t.params, t.value) for t in after[:told]] == [(t.params, t.value) for t in before[:told]]
+    assert [t.state.name for t in after[told:len(before)]] == ["FAIL"] * 2
     assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in after) == 6
 
 

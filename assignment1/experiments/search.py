@@ -8,12 +8,13 @@ validation accuracy after every epoch; the pruner stops a trial that falls
 behind the median of the finished trials at the same share of their epochs.
 Nothing here looks at the test set.
 
-Trials run in rounds, one per worker process: a round's trials are asked for
-together, trained in parallel, and told together, the sampler reseeded for each
+Trials run in rounds of a fixed number, whatever the number of cores: a
+round's trials are asked for together, trained in parallel (as many at once as
+there are worker processes), and told together, the sampler reseeded for each
 trial by its number and the median pruner judging against finished trials only,
-so a search is the same whatever the timing, and the same when it resumes. A
-search of ``n`` trials is the stored study's first ``n`` (by number) that
-finished or were pruned, whatever else the study holds.
+so a search is the same on any machine, whatever the timing, and the same when
+it resumes. A search of ``n`` trials is the stored study's first ``n`` (by
+number) that finished or were pruned, whatever else the study holds.
 
 The study lives in an Optuna storage: by default a SQLite file under the
 reports directory, which the processes of this machine share; or a database
@@ -113,10 +114,10 @@ def storage(url: str) -> optuna.storages.RDBStorage:
         raise RuntimeError(f"cannot open the search storage {hidden(url)} ({type(e).__name__})") from None
 
 
-def study_name(space: Space, common: dict, seed: int, pruner: str, data_files: dict) -> str:
+def study_name(space: Space, common: dict, seed: int, pruner: str, trials_per_round: int, data_files: dict) -> str:
     """The study of a search: named by all that decides its trials but their number, which may grow."""
-    what = {"space": asdict(space), "common": common, "seed": seed, "pruner": pruner, "data": data_files,
-            "code": code_hash()}
+    what = {"space": asdict(space), "common": common, "seed": seed, "pruner": pruner, "round": trials_per_round,
+            "data": data_files, "code": code_hash()}
     return "a1-" + hashlib.sha256(json.dumps(what, sort_keys=True, default=list).encode()).hexdigest()[:16]
 
 
@@ -194,18 +195,20 @@ def first_trials(trials: list[optuna.trial.FrozenTrial], n_trials: int) -> list[
 
 
 def search(experiments: Experiments, space: Space, n_trials: int, seed: int, pruner: str, common: dict,
-           reports_dir=None) -> optuna.Study:
+           reports_dir=None, trials_per_round: int = 2) -> optuna.Study:
     """This search's first ``n_trials`` complete or pruned trials (and the failed ones among them), as a study.
 
-    The trials are those stored and rounds of new ones, one per worker process of
-    ``experiments``, until there are that many; trials among them that another
+    The trials are those stored and rounds of ``trials_per_round`` new ones (a round's trials do not
+    see each other, so the size of a round decides the search; the worker processes of ``experiments``
+    only decide how many train at once), until there are that many; trials among them that another
     process is training are waited for. So the study returned is the same whatever
     else the stored study holds (more trials asked for earlier, or by a report
     running at the same time). A complete trial's run goes to the run store, where
     the retraining of the chosen configuration finds its first seed.
     """
     url = storage_url(reports_dir)
-    study = open_study(url, study_name(space, common, seed, pruner, experiments.provenance["files"]), seed, pruner)
+    study = open_study(url, study_name(space, common, seed, pruner, trials_per_round, experiments.provenance["files"]),
+                       seed, pruner)
     workers = effective_n_jobs(experiments.n_jobs)
     while True:
         fail_abandoned(study)
@@ -218,14 +221,14 @@ def search(experiments: Experiments, space: Space, n_trials: int, seed: int, pru
             time.sleep(1)
             continue
         asked = []
-        for _ in range(min(workers, missing)):
+        for _ in range(min(trials_per_round, missing)):
             # each trial's draws depend on its number and the finished trials only, not on when it was asked
             study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False)))
             trial = study.ask()
             trial.set_user_attr("owner", owner())
             asked.append((trial, suggest(trial, space, **common)))
-        outcomes = Parallel(n_jobs=len(asked))(delayed(_trial)(url, study.study_name, pruner, t._trial_id, cfg,
-                                                               experiments.source) for t, cfg in asked)
+        outcomes = Parallel(n_jobs=min(workers, len(asked)))(
+            delayed(_trial)(url, study.study_name, pruner, t._trial_id, cfg, experiments.source) for t, cfg in asked)
         for (trial, cfg), (state, value, run) in zip(asked, outcomes):
             if run is not None:
                 experiments.store.save(experiments.key(cfg), run)
