@@ -66,7 +66,8 @@ def test_poisoned_test_labels_do_not_change_the_search(tmp_path):
     studies, experiments = {}, {}
     for name, poison in (("clean", False), ("poisoned", True)):
         ex = experiments[name] = tiny_experiments(tmp_path, name, poison, n_jobs=2)
-        studies[name] = search.search(ex, SPACE, 6, 0, "median", COMMON, reports_dir=tmp_path / f"reports-{name}")
+        studies[name] = search.search(ex, SPACE, 6, 0, "median", COMMON, reports_dir=tmp_path / f"reports-{name}",
+                                      trials_per_round=2)
     clean, bad = studies["clean"], studies["poisoned"]
     assert experiments["clean"].provenance["files"]["test_batch"] != experiments["poisoned"].provenance["files"][
         "test_batch"]
@@ -84,9 +85,9 @@ def test_poisoned_test_labels_do_not_change_the_search(tmp_path):
 
 def test_a_search_is_its_first_trials_whatever_else_the_study_holds(tmp_path):
     ex = tiny_experiments(tmp_path, "clean")
-    six = search.search(ex, SPACE, 6, 0, "median", COMMON, reports_dir=tmp_path / "reports-clean")
+    six = search.search(ex, SPACE, 6, 0, "median", COMMON, reports_dir=tmp_path / "reports-clean", trials_per_round=2)
     # asking for four afterwards trains nothing more and gives the first four of the six
-    four = search.search(ex, SPACE, 4, 0, "median", COMMON, reports_dir=tmp_path / "reports-clean")
+    four = search.search(ex, SPACE, 4, 0, "median", COMMON, reports_dir=tmp_path / "reports-clean", trials_per_round=2)
     first = [t for t in six.trials if t.number <= sorted(
         t.number for t in six.trials if t.state.name in ("COMPLETE", "PRUNED"))[3]]
     assert [(t.number, t.params, t.value, t.state) for t in four.trials] == [
@@ -134,7 +135,7 @@ from assignment1.experiments import search
 from assignment1.experiments.runs import Experiments
 space = search.Space(n_batch=(10, 20), n_epochs=(int(sys.argv[2]),), average=(0.0,))
 ex = Experiments(n_jobs=int(sys.argv[3]), progress=False)
-study = search.search(ex, space, int(sys.argv[1]), 0, "median", dict(seed=0, val_size=50))
+study = search.search(ex, space, int(sys.argv[1]), 0, "median", dict(seed=0, val_size=50), trials_per_round=2)
 print("counts", search.counts(study))
 """
 

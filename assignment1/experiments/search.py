@@ -195,7 +195,7 @@ def first_trials(trials: list[optuna.trial.FrozenTrial], n_trials: int) -> list[
 
 
 def search(experiments: Experiments, space: Space, n_trials: int, seed: int, pruner: str, common: dict,
-           reports_dir=None, trials_per_round: int = 2) -> optuna.Study:
+           reports_dir=None, *, trials_per_round: int) -> optuna.Study:
     """This search's first ``n_trials`` complete or pruned trials (and the failed ones among them), as a study.
 
     The trials are those stored and rounds of ``trials_per_round`` new ones (a round's trials do not

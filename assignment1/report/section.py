@@ -94,7 +94,7 @@ class Section:
     def search(self, space, n_trials: int, seed: int, pruner: str, trials_per_round: int):
         """The section's hyperparameter search (:func:`assignment1.experiments.search.search`) on its data."""
         return search.search(self.experiments, space, n_trials, seed, pruner, self.search_common,
-                             getattr(self.params, "reports_dir", None), trials_per_round)
+                             getattr(self.params, "reports_dir", None), trials_per_round=trials_per_round)
 
     def run_groups(self, *groups: list[RunConfig], test: bool = True) -> list[list[RunResult]]:
         """Results of several lists of runs, trained together so that they share the parallel processes."""
