@@ -5,12 +5,14 @@ matches, so a half-downloaded or wrong file is never used. Extraction admits
 only the members the official archive has, as regular files, and writes them
 through a temporary directory inside the data directory. The result is a
 provenance record saying where the data came from and whether every batch
-matches the official checksums.
+matches the official checksums. A directory whose batches match its record is
+used without writing anything in it, so a read-only copy serves as well.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import http.client
 import json
@@ -49,6 +51,7 @@ ALLOWED_FILES = frozenset((*REQUIRED_FILES, "readme.html"))
 ARCHIVE_NAME = "cifar-10-python.tar.gz"
 PROVENANCE_NAME = "provenance.json"
 _CHUNK = 1 << 20
+_ELSEWHERE = "point A1_DATA_DIR (or --data-dir, or the data_dir parameter) at"
 
 
 class DataError(RuntimeError):
@@ -76,6 +79,25 @@ def _local_path(url: str) -> Path | None:
     return Path(url).expanduser()
 
 
+def _write_error(e: OSError, place: Path, doing: str, needed: int | None = None) -> DataError | None:
+    """The one-line error for a write in ``place`` that failed for want of room or of permission, else None.
+
+    ``needed`` is the bytes ``doing`` needs there, when known.
+    """
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            free = f"{shutil.disk_usage(place).free / 1e6:.1f} MB is free"
+        except OSError:
+            free = "its free space is unknown"
+        need = f"needs about {needed / 1e6:.1f} MB there and " if needed else "needs room there and "
+        return DataError(f"the disk holding {place} is full ({e.strerror}): {doing} {need}{free}; "
+                         f"free some space there, or {_ELSEWHERE} a disk with room")
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return DataError(f"cannot write in {place} ({e.strerror}) for {doing}: make it writable, or {_ELSEWHERE} "
+                         "a directory you can write in")
+    return None
+
+
 def _manual_hint(url: str, dest: Path) -> str:
     return (
         f"download {url} by hand and save it as {dest}, or point CIFAR10_URL at a "
@@ -93,6 +115,7 @@ def download(url: str, md5: str, dest: Path, progress: bool = True, timeout: flo
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     h = hashlib.md5()
+    total = None
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
@@ -108,6 +131,8 @@ def download(url: str, md5: str, dest: Path, progress: bool = True, timeout: flo
                 )
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
         part.unlink(missing_ok=True)
+        if isinstance(e, OSError) and (local := _write_error(e, dest.parent, f"downloading {url}", total)):
+            raise local from e  # the disk, not the network: downloading by hand to the same place fails too
         reason = getattr(e, "reason", e)
         raise DataError(f"could not download {url} ({reason}); {_manual_hint(url, dest)}") from e
     except BaseException:
@@ -176,10 +201,13 @@ def safe_extract(archive: Path, directory: Path) -> Path:
     """Extract the CIFAR-10 members of ``archive`` into ``directory/cifar-10-batches-py``.
 
     Every member is checked before anything is written; the files land in a
-    temporary directory inside ``directory`` that replaces the old batch
-    directory only when extraction is complete.
+    temporary directory inside ``directory`` (``.extract-*``) that replaces the
+    old batch directory only when extraction is complete. ``archive`` is one whose
+    md5 was checked: a disk that is full or cannot be written is named as such,
+    and the archive is not blamed.
     """
     directory.mkdir(parents=True, exist_ok=True)
+    needed = None
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()
@@ -187,6 +215,7 @@ def safe_extract(archive: Path, directory: Path) -> Path:
             missing = sorted(set(REQUIRED_FILES) - set(names))
             if missing:
                 raise DataError(f"archive {archive} lacks {', '.join(missing)}")
+            needed = sum(m.size for m in members)
             with tempfile.TemporaryDirectory(dir=directory, prefix=".extract-") as tmp:
                 # Members are checked above; the "data" filter is a second guard where available.
                 guard = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
@@ -196,6 +225,8 @@ def safe_extract(archive: Path, directory: Path) -> Path:
                     shutil.rmtree(target)
                 os.replace(Path(tmp) / BATCH_DIR, target)
     except (tarfile.TarError, EOFError, OSError) as e:
+        if isinstance(e, OSError) and (local := _write_error(e, directory, f"extracting {archive}", needed)):
+            raise DataError(f"{local} (the archive is fine: its md5 matched)") from e
         raise DataError(f"archive {archive} is truncated or corrupt ({e}); fetch it again") from e
     return directory / BATCH_DIR
 
@@ -225,6 +256,14 @@ def _missing_ancestors(directory: Path) -> list[Path]:
     return out
 
 
+def _load_record(path: Path) -> dict:
+    """The provenance record at ``path``; raises FileNotFoundError, or another error if it is damaged."""
+    record = json.loads(path.read_text())
+    if not {"source", "archive_md5", "files"} <= set(record) or not isinstance(record["files"], dict):
+        raise ValueError("a field is missing")
+    return record
+
+
 def read_provenance(directory: Path) -> dict | None:
     """The provenance record of a prepared data directory, or None if there is none.
 
@@ -233,10 +272,7 @@ def read_provenance(directory: Path) -> dict | None:
     """
     path = Path(directory) / PROVENANCE_NAME
     try:
-        record = json.loads(path.read_text())
-        if not {"source", "archive_md5", "files"} <= set(record):
-            raise ValueError("a field is missing")
-        return record
+        return _load_record(path)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, TypeError, AttributeError) as e:
@@ -261,27 +297,79 @@ def prepare(data_dir: str | os.PathLike, url: str | None = None, md5: str | None
     fetched. A missing or damaged batch is named through ``notify`` (default: a
     line on stderr) and extracted again from the recorded source. A failed fetch
     leaves no directory behind that it created. Processes preparing one
-    directory at once take turns: the later ones find the work done.
+    directory at once take turns: the later ones find the work done. Batches
+    that match their record are used without writing anything, so a read-only
+    data directory serves if it is complete. Every failure is a :class:`DataError`.
     """
     directory = Path(data_dir)
     if directory.exists() and not directory.is_dir():
-        raise DataError(f"data directory {directory} is a file, not a directory: point A1_DATA_DIR (or --data-dir, "
-                        "or the data_dir parameter) at a directory")
+        raise DataError(f"data directory {directory} is a file, not a directory: {_ELSEWHERE} a directory")
+    ready, why_not = _as_it_is(directory, url, md5)
+    if ready:
+        return ready
     created = _missing_ancestors(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     lock = directory / ".prepare.lock"
-    while not files.claim(lock):
-        time.sleep(0.2)
     try:
+        directory.mkdir(parents=True, exist_ok=True)
+        while not files.claim(lock):
+            time.sleep(0.2)
+    except OSError as e:
+        _remove(created)
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise DataError(f"data directory {directory} cannot be written ({e.strerror}), and its data cannot be "
+                            f"used as it is: {why_not}; make it writable, or {_ELSEWHERE} a directory you can write "
+                            "in") from e
+        raise _write_error(e, directory, "preparing the data") or DataError(f"cannot prepare {directory} ({e})") from e
+    try:
+        _remove_leftovers(directory)
         return _prepare(directory, url, md5, progress, notify)
-    except DataError:
-        lock.unlink()
-        for d in created:  # deepest first; a directory that holds anything is kept
-            with contextlib.suppress(OSError):
-                d.rmdir()
+    except (DataError, OSError) as e:
+        lock.unlink(missing_ok=True)
+        _remove(created)
+        if isinstance(e, OSError):
+            raise _write_error(e, directory, "preparing the data") or DataError(f"cannot prepare {directory} ({e})") \
+                from e
         raise
     finally:
         lock.unlink(missing_ok=True)
+
+
+def _as_it_is(directory: Path, url: str | None, md5: str | None) -> tuple[dict | None, str]:
+    """The provenance of ``directory`` if it holds the batches of the archive asked for, each as its record says;
+    else None and what stands in the way. Writes nothing, so it serves a read-only copy too."""
+    path = directory / PROVENANCE_NAME
+    try:
+        known = _load_record(path)
+    except FileNotFoundError:
+        return None, "it holds no prepared data"
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        return None, f"{path} is damaged ({e})"
+    wanted = (md5 or (OFFICIAL_MD5 if url else known["archive_md5"])).lower()  # as _prepare resolves it
+    if known["archive_md5"] != wanted:
+        return None, f"it holds the data of the archive with md5 {known['archive_md5']}, not {wanted}"
+    batch_dir = directory / BATCH_DIR
+    if problems := damaged_files(batch_dir, known["files"]):
+        return None, f"{'; '.join(problems)} (in {batch_dir})"
+    return {**known, "batch_dir": str(batch_dir)}, ""  # where it is now: a copy may have been moved
+
+
+def _remove(created: list[Path]) -> None:
+    """Remove the directories a failed fetch created, deepest first; one that holds anything is kept."""
+    for d in created:
+        with contextlib.suppress(OSError):
+            d.rmdir()
+
+
+def _remove_leftovers(directory: Path) -> None:
+    """Delete what killed fetches left in ``directory``: half-extracted batches, a partial download, temporary files.
+
+    Called holding the directory's lock: a fetch writes there only while it holds that lock, so whatever is
+    found belongs to a process that is gone, never to a live fetch.
+    """
+    for tmp in directory.glob(".extract-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    (directory / (ARCHIVE_NAME + ".part")).unlink(missing_ok=True)
+    files.remove_orphans(directory)
 
 
 def _prepare(directory: Path, url: str | None, md5: str | None, progress: bool, notify) -> dict:
@@ -297,8 +385,8 @@ def _prepare(directory: Path, url: str | None, md5: str | None, progress: bool, 
     batch_dir = directory / BATCH_DIR
     if known and known.get("archive_md5") == md5:
         damaged = [f"{problem} (in {batch_dir})" for problem in damaged_files(batch_dir, known["files"])]
-        if not damaged:
-            return known
+        if not damaged:  # another process did the work while this one waited for the lock
+            return {**known, "batch_dir": str(batch_dir)}
         (notify or _to_stderr)(f"{'; '.join(damaged)}: extracting the data again from {url}")
     try:
         archive = obtain_archive(url, md5, directory, progress=progress)

@@ -1,9 +1,13 @@
 import json
+import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tarfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -54,6 +58,44 @@ class ArchiveServer:
 def fetch_cli(*args, **env):
     return subprocess.run([sys.executable, "-m", "assignment1", "fetch", *args], capture_output=True,
                           text=True, env=run_env(**env), timeout=120)
+
+
+@pytest.fixture
+def mount():
+    """``mount(*args)`` runs ``mount *args`` (the target last), skipping the test where it cannot; every mount is
+    undone when the test ends, the latest first."""
+    targets = []
+
+    def do(*args):
+        if os.geteuid() != 0 or shutil.which("mount") is None:
+            pytest.skip("mounting needs root and mount(8) (CI runs as root)")
+        r = subprocess.run(["mount", *map(str, args)], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount here: {(r.stderr.strip() or str(r.returncode)).splitlines()[0]}")
+        if str(args[-1]) not in targets:
+            targets.append(str(args[-1]))
+
+    try:
+        yield do
+    finally:
+        for target in reversed(targets):
+            if subprocess.run(["umount", target], capture_output=True).returncode != 0:
+                subprocess.run(["umount", "--lazy", target], capture_output=True)
+
+
+def read_only_copy(mount, src, dst):
+    """``src`` shown read-only at ``dst`` (a bind mount), as a shared copy of a data directory is."""
+    dst.mkdir()
+    mount("--bind", src, dst)
+    mount("-o", "remount,bind,ro", dst)
+    if os.access(dst, os.W_OK):
+        pytest.skip(f"{dst} is still writable after a read-only remount")
+    return dst
+
+
+def last_line(r) -> str:
+    """The last line the command wrote on stderr."""
+    return r.stderr.rstrip("\n").rsplit("\n", 1)[-1]
 
 
 def test_fetch_end_to_end_over_http(tiny_archive, tmp_path):
@@ -228,3 +270,120 @@ def test_train_on_a_damaged_data_directory_repairs_it_and_says_so(tiny_archive, 
     assert r.returncode == 0, r.stderr
     assert "test_batch has md5" in r.stderr and path.as_uri() in r.stderr and "cs.toronto.edu" not in r.stderr
     assert "test loss" in r.stdout
+
+
+@pytest.mark.parametrize("case", ["download", "extraction of the download", "extraction of a local archive"])
+def test_a_full_data_disk_is_named_as_such_and_the_archive_kept(tiny_archive, tmp_path, mount, case):
+    path, md5 = tiny_archive
+    archive_size = path.stat().st_size
+    with tarfile.open(path) as tar:
+        extracted_size = sum(m.size for m in tar.getmembers())
+    # a disk too small for the download, or with room for the download but not for the batches as well
+    size = archive_size // 2 if case != "extraction of the download" else archive_size + extracted_size // 2
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount("-t", "tmpfs", "-o", f"size={size // 1024}k", "tmpfs", disk)
+    data_dir = disk / "data"
+    with ArchiveServer(path.read_bytes()) as server:
+        source = path.as_uri() if case == "extraction of a local archive" else server.url
+        r = fetch_cli("--url", source, "--md5", md5, "--data-dir", str(data_dir))
+    # one line naming the full disk, the step, and what to do; the archive is not blamed
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    line = last_line(r)
+    doing = "downloading" if case == "download" else "extracting"
+    assert line.startswith(f"error: the disk holding {data_dir} is full (No space left on device): {doing} "), line
+    assert "free some space there, or point A1_DATA_DIR" in line
+    assert "corrupt" not in line and "by hand" not in line
+    # nothing half-written is left; a verified download is kept for the next try, a local archive untouched
+    kept = sorted(p.name for p in data_dir.iterdir()) if data_dir.exists() else []
+    assert kept == (["cifar-10-python.tar.gz"] if case == "extraction of the download" else [])
+    if kept:
+        assert fetch.md5sum(data_dir / kept[0]) == md5
+    assert fetch.md5sum(path) == md5
+
+
+def test_a_read_only_data_directory_is_used_as_it_is_and_named_when_it_needs_work(tiny_archive, tmp_path, mount):
+    path, md5 = tiny_archive
+    prepared = tmp_path / "prepared"
+    assert fetch_cli("--url", path.as_uri(), "--md5", md5, "--data-dir", str(prepared)).returncode == 0
+    shared = read_only_copy(mount, prepared, tmp_path / "shared")
+    # a complete, verified copy: fetch vouches for it where it is, and train uses it
+    r = fetch_cli("--data-dir", str(shared))
+    assert r.returncode == 0, r.stderr
+    provenance = json.loads(r.stdout[r.stdout.index("{"):])
+    assert provenance["archive_md5"] == md5 and provenance["batch_dir"] == str(shared / fetch.BATCH_DIR)
+    r = subprocess.run([sys.executable, "-m", "assignment1", "train", "--data-dir", str(shared), "--epochs", "1",
+                        "--batch", "10", "--val-size", "20", "--quiet"], capture_output=True, text=True,
+                       env=run_env(), timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.rstrip().rsplit("\n", 1)[-1].startswith("test loss")
+    # a batch gone from it: one line says the directory cannot be written, what is wrong, and what to do
+    (prepared / fetch.BATCH_DIR / "data_batch_3").unlink()
+    r = fetch_cli("--data-dir", str(shared))
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"error: data directory {shared} cannot be written (Read-only file system), and its "
+                               "data cannot be used as it is: data_batch_3 is missing"), r.stderr
+    assert r.stderr.rstrip().endswith("point A1_DATA_DIR (or --data-dir, or the data_dir parameter) at a directory "
+                                      "you can write in")
+    # an empty read-only directory: the same, saying it holds no data
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = fetch_cli("--url", path.as_uri(), "--md5", md5, "--data-dir", str(read_only_copy(mount, empty,
+                                                                                           tmp_path / "shared-empty")))
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "it holds no prepared data" in r.stderr, r.stderr
+
+
+# ``python -m assignment1`` that kills itself (SIGKILL, as kill -9) once three members are extracted
+KILLED_MID_EXTRACTION = """
+import os, runpy, signal, sys, tarfile
+real, written = tarfile.TarFile.makefile, []
+def makefile(self, tarinfo, targetpath):
+    real(self, tarinfo, targetpath)
+    written.append(targetpath)
+    if len(written) == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+tarfile.TarFile.makefile = makefile
+runpy.run_module("assignment1", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_a_fetch_killed_mid_extraction_is_recovered_and_its_leftovers_removed(tiny_archive, tmp_path):
+    path, md5 = tiny_archive
+    data_dir = tmp_path / "data"
+    args = ["fetch", "--url", path.as_uri(), "--md5", md5, "--data-dir", str(data_dir)]
+    r = subprocess.run([sys.executable, "-c", KILLED_MID_EXTRACTION, *args], capture_output=True, text=True,
+                       env=run_env(), timeout=120)
+    # killed with three batches in a hidden temporary directory and its lock left behind
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    (leftover,) = data_dir.glob(".extract-*")
+    assert len(list(leftover.rglob("*_batch*"))) == 3 and (data_dir / ".prepare.lock").exists()
+    # the next fetch takes the dead process's lock over, extracts everything, and removes what it left
+    r = fetch_cli(*args[1:])
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in data_dir.iterdir()) == [fetch.BATCH_DIR, fetch.PROVENANCE_NAME]
+    recorded = json.loads((data_dir / fetch.PROVENANCE_NAME).read_text())["files"]
+    assert fetch.damaged_files(data_dir / fetch.BATCH_DIR, recorded) == []
+
+
+def test_a_live_fetch_keeps_its_extraction_and_the_next_removes_it_once_it_is_gone(tiny_archive, tmp_path):
+    path, md5 = tiny_archive
+    data_dir = tmp_path / "data"
+    (data_dir / ".extract-live" / fetch.BATCH_DIR).mkdir(parents=True)
+    (data_dir / ".extract-live" / fetch.BATCH_DIR / "data_batch_1").write_bytes(b"half")
+    # a live process holds the lock, as a fetch does while it extracts
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        (data_dir / ".prepare.lock").write_text(str(holder.pid))
+        waiting = subprocess.Popen([sys.executable, "-m", "assignment1", "fetch", "--url", path.as_uri(), "--md5", md5,
+                                    "--data-dir", str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env=run_env())
+        time.sleep(2)
+        # the other fetch waits, and leaves the live one's extraction alone
+        assert waiting.poll() is None and (data_dir / ".extract-live" / fetch.BATCH_DIR / "data_batch_1").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder gone, the waiting fetch takes over, removes what it left and prepares the data
+    _, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, err
+    assert sorted(p.name for p in data_dir.iterdir()) == [fetch.BATCH_DIR, fetch.PROVENANCE_NAME]
