@@ -71,11 +71,11 @@ lab: ## JupyterLab on notebooks/00_explore.ipynb, to train live (installs it fir
 lint: setup ## check style with ruff
 	$(PY) -m ruff check assignment1 tests notebooks benchmarks docs
 
-clean: ## remove generated reports and caches; keeps the stored runs (reports/runs/), data/ and .venv/
-	@test ! -d $(REPORTS) || find $(REPORTS) -mindepth 1 -maxdepth 1 ! -name runs -exec rm -rf {} +
+clean: ## remove reports and caches; keeps the stored runs and search (reports/runs/, search/), a report being written, data/, .venv/
+	@# before make setup, plain python3 cleans (without numpy, it names the run store without counting its runs)
+	@if [ -x $(PY) ]; then $(PY) -m assignment1.report.clean; else PYTHONPATH=. $(PYTHON) -m assignment1.report.clean; fi
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
-	@if [ -x $(PY) ] && [ -d $(REPORTS)/runs ]; then $(PY) -m assignment1.experiments.store; fi
 
 clean-runs: ## delete the stored training runs (reports/runs/); says how much training that throws away
 	@if [ -x $(PY) ]; then $(PY) -m assignment1.experiments.store --remove; else rm -rf $(REPORTS)/runs; fi

@@ -27,6 +27,53 @@ def test_train_end_to_end_with_json(tiny_env, tmp_path):
     assert 0 <= result["test"]["acc"] <= 1
     assert result["provenance"]["official"] is False
     assert f"{result['test']['acc']:.4f}" in r.stdout
+    assert "warning" not in r.stderr and "error" not in r.stderr  # a run that learns is not warned about
+
+
+def untrained(data_dir, split: str, lam: float, seed: int) -> dict:
+    """Loss, cost and accuracy of the initial weights of seed ``seed`` on ``split`` (validation: 20 images)."""
+    from assignment1 import data, model, train
+
+    ds = data.load_cifar10(data_dir, 20, "per_feature", "float32", progress=False)
+    part = getattr(ds, split)
+    W, b = train.init_params(part.Y.shape[1], part.X.shape[1], train.random_streams(seed)[0])
+    return model.evaluate(W, b, part.X, part.Y, lam)
+
+
+def test_a_diverged_run_fails_and_says_its_numbers_are_the_untrained_weights(tiny_env, tmp_path):
+    out = tmp_path / "run.json"
+    r = cli("train", *TINY, "--eta", "1e6", "--json", str(out))
+    # a failure: non-zero, one line on stderr naming the epoch and whose numbers were printed
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: the run diverged in epoch 1")
+    assert "the numbers above are those of the untrained weights" in r.stderr
+    # the numbers printed are those of the initial weights, computed here afresh; the record is kept
+    reference = untrained(tiny_env["A1_DATA_DIR"], "test", lam=0.01, seed=2)
+    assert f"test loss {reference['loss']:.4f}  cost {reference['cost']:.4f}  accuracy {reference['acc']:.4f}" \
+        in r.stdout and "(the untrained weights: 0 of 3 epochs in" in r.stdout
+    assert json.loads(out.read_text())["diverged"] is True
+
+
+def test_a_run_that_ends_worse_than_untrained_says_so(tiny_env, tmp_path):
+    # eta 30 on the tiny data: the cost grows a thousandfold but stays finite, so the run does not diverge
+    out = tmp_path / "run.json"
+    r = cli("train", *TINY, "--eta", "30", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    start = untrained(tiny_env["A1_DATA_DIR"], "val", lam=0.01, seed=2)["cost"]
+    end = json.loads(out.read_text())["history"]["val_cost"][-1]
+    assert end > start
+    assert r.stderr == (f"warning: training raised the validation cost from {start:.4g} (untrained) to {end:.4g}, "
+                        "so the model is worse than its untrained weights: try a smaller --eta\n")
+
+
+def test_the_help_is_plain_text_and_shows_only_defaults_there_are():
+    for args in (["--help"], ["train", "--help"], ["fetch", "--help"]):
+        r = cli(*args)
+        assert r.returncode == 0 and "usage: python -m assignment1" in r.stdout
+        assert "``" not in r.stdout and "(default: None)" not in r.stdout
+    train_help = " ".join(cli("train", "--help").stdout.split())  # argparse wraps lines
+    assert train_help.endswith("default data/ under the project)") and "--quiet no progress bar --" in train_help
+    assert "epochs (default: 40)" in train_help and "--flip, --no-flip mirror" in train_help
 
 
 def test_a_run_without_training_metrics_writes_them_as_null(tiny_env, tmp_path):

@@ -9,9 +9,10 @@ from assignment1.experiments import findings, stats
 from assignment1.report import section
 
 
-def run(lam, eta, val_loss=(1.0, 1.0), train_acc=(0.5,), val_acc=(0.5,), acc=0.4, W=None):
+def run(lam, eta, val_loss=(1.0, 1.0), train_acc=(0.5,), val_acc=(0.5,), acc=0.4, W=None, diverged=False):
     return SimpleNamespace(config=SimpleNamespace(lam=float(lam), eta=float(eta)), test={"acc": acc}, W=W,
-                           history={"val_loss": list(val_loss), "train_acc": list(train_acc), "val_acc": list(val_acc)})
+                           history={"val_loss": list(val_loss), "train_acc": list(train_acc), "val_acc": list(val_acc)},
+                           diverged=diverged)
 
 
 def test_final_and_roughness_by_hand():
@@ -36,6 +37,26 @@ def test_a_jumpy_large_learning_rate_is_called_overshooting():
     assert not findings.learning_rate_effect([steady, calm]).overshoots
     # one learning rate: nothing to compare
     assert findings.learning_rate_effect([calm, other]) is None
+
+
+def test_no_finding_speaks_of_a_setting_that_diverged():
+    # a diverged run keeps only its epochs before the overflow: here, one calm one, as if it had settled
+    diverged = [run(0, 0.1, val_loss=[2.3], acc=0.1, diverged=True), run(0, 0.1, val_loss=[2, 1.9, 1.8], acc=0.3)]
+    calm = [run(0, 0.001, val_loss=[5, 3, 2.0, 1.9, 1.8, 1.7], acc=0.32)]
+    middle = [run(0, 0.01, val_loss=[5, 2, 4, 1, 5, 2], acc=0.3)]
+    # two learning rates, one of them diverged: there is nothing to compare, so nothing says both settle
+    assert findings.learning_rate_effect([diverged, calm]) is None
+    # three: the largest that trained throughout is compared with the smallest
+    f = findings.learning_rate_effect([diverged, calm, middle])
+    assert (f.eta_high, f.eta_low) == (0.01, 0.001) and f.overshoots
+    # nor is a diverged lambda the best, the strongest or a gap
+    strong = [run(100, 0.001, train_acc=[0.1], val_acc=[0.1], acc=0.9, diverged=True)]
+    weak = [run(0.1, 0.001, train_acc=[0.5], val_acc=[0.45], acc=0.35)]
+    none = [run(0, 0.001, train_acc=[0.6], val_acc=[0.4], acc=0.33)]
+    sweep = findings.lambda_sweep([none, weak, strong])
+    assert (sweep.best, sweep.strongest, sweep.accuracies) == (0.1, 0.1, {0.0: 0.33, 0.1: 0.35})
+    assert findings.regularization_gap([none, weak, strong]).gaps == {0.1: pytest.approx(0.05)}
+    assert findings.lambda_sweep([strong]) is None and findings.regularization_gap([strong]) is None
 
 
 def test_regularization_gap():

@@ -5,7 +5,7 @@
 ``--n-epochs`` and ``--n-batch``), with its default and help, and a bad value is
 refused by the same check, in the same words, as everywhere else. Every failure
 ends with one line on stderr saying why, and a non-zero exit status: 2 for a bad
-argument (refused before any work), 1 for anything else.
+argument (refused before any work), 1 for anything else, a diverged run included.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .. import data, fetch, validate
+from .. import data, fetch, model, train, validate
 from ..config import SETTINGS, RunConfig
 from . import paths
 from .runs import train_run, with_test
 
 SHORT = {"n_epochs": "--epochs", "n_batch": "--batch"}
+DESCRIPTION = "Fetch CIFAR-10, or train one model on it and print its test loss, cost and accuracy."
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,6 +37,15 @@ class _Parser(argparse.ArgumentParser):
         known = [s for a in self._actions for s in a.option_strings]
         hints = [validate.with_guess(x.split("=")[0], known, typed=x) for x in extra]
         self.error(f"unrecognized arguments: {' '.join(hints)}")
+
+
+class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default after its help, where it has one to show (not None, not an off switch's False)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or isinstance(action, argparse._StoreTrueAction):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def typed(text: str):
@@ -61,7 +71,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The parser and its subcommand parsers by name."""
-    parser = _Parser(prog="python -m assignment1", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m assignment1", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands = {}
 
@@ -70,7 +80,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
     p = commands["train"] = sub.add_parser(
         "train", help="train one model and print its test loss, cost and accuracy",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_DefaultsShown)
     for name, f in SETTINGS.items():
         flags = ["--" + name.replace("_", "-")] + ([SHORT[name]] if name in SHORT else [])
         if isinstance(f.default, bool):
@@ -111,15 +121,31 @@ def _train(a: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     test = with_test(r, ds).test
     epochs = len(r.history["epoch"])
-    status = f"DIVERGED after epoch {epochs}; " if r.diverged else ""
-    print(f"{status}test loss {test['loss']:.4f}  cost {test['cost']:.4f}  accuracy {test['acc']:.4f}"
-          f"  ({epochs} epochs in {seconds:.1f} s)")
+    weights = "the untrained weights" if epochs == 0 else f"the weights after epoch {epochs}"
+    trained = f"{weights}: {epochs} of {cfg.n_epochs} epochs" if r.diverged else f"{epochs} epochs"
+    print(f"test loss {test['loss']:.4f}  cost {test['cost']:.4f}  accuracy {test['acc']:.4f}"
+          f"  ({trained} in {seconds:.1f} s)")
     if a.json is not None:
         out = {"settings": cfg.to_dict(), "test": test, "diverged": r.diverged, "seconds": seconds,
                "history": {k: [v if math.isfinite(v) else None for v in values] for k, values in r.history.items()},
                "provenance": ds.provenance}  # strict JSON: a metric not measured (NaN) is null
         a.json.write_text(json.dumps(out, indent=2) + "\n")
+    if r.diverged:
+        print(f"error: the run diverged in epoch {epochs + 1} (its cost overflowed), so the numbers above are those "
+              f"of {weights}: try a smaller --eta or --lam", file=sys.stderr)
+        return 1
+    start, end = untrained_val_cost(cfg, ds), r.history["val_cost"][-1]
+    if end > start:
+        print(f"warning: training raised the validation cost from {start:.4g} (untrained) to {end:.4g}, so the "
+              "model is worse than its untrained weights: try a smaller --eta", file=sys.stderr)
     return 0
+
+
+def untrained_val_cost(cfg: RunConfig, ds: data.Dataset) -> float:
+    """The validation cost of ``cfg``'s initial weights, drawn as its training draws them."""
+    init_seq = train.random_streams(cfg.seed)[0]
+    W, b = train.init_params(ds.val.Y.shape[1], ds.val.X.shape[1], init_seq, cfg.init_std, cfg.dtype)
+    return model.evaluate(W, b, ds.val.X, ds.val.Y, cfg.lam, cfg.loss)["cost"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,9 @@ Where the wording of the report depends on the results (which setting is best,
 whether regularization narrows the gap), the decision is made here, by a tested
 function that returns the facts; the notebook only phrases them. A function
 returns None where its comparison does not exist (a parameter override left out
-the settings it needs), and the notebook then says nothing about it.
+the settings it needs), and the notebook then says nothing about it. A setting
+some of whose runs diverged is left out of every comparison: its numbers are
+those of runs cut short, which the report states apart.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def gradient_check(stats: dict[str, dict]) -> GradientCheck:
 
 
 def _by_setting(groups: Sequence[Sequence[RunResult]]) -> dict[tuple[float, float], Sequence[RunResult]]:
-    return {(g[0].config.lam, g[0].config.eta): g for g in groups}
+    """The groups by ``(lam, eta)``, without those of which a run diverged."""
+    return {(g[0].config.lam, g[0].config.eta): g for g in groups if not any(r.diverged for r in g)}
 
 
 def _test_accuracy(runs: Sequence[RunResult]) -> float:
@@ -72,7 +75,8 @@ def _test_accuracy(runs: Sequence[RunResult]) -> float:
 
 @dataclass(frozen=True)
 class LearningRateEffect:
-    """The largest learning rate against the smallest, at the same lambda where there is one."""
+    """The largest learning rate against the smallest (of those that did not diverge), at the same lambda where
+    there is one."""
 
     eta_high: float
     eta_low: float
@@ -85,7 +89,8 @@ class LearningRateEffect:
 
 
 def learning_rate_effect(groups: Sequence[Sequence[RunResult]]) -> LearningRateEffect | None:
-    """Compare the largest and the smallest learning rate of ``groups`` (one group of seeds per setting)."""
+    """Compare the largest and the smallest learning rate of ``groups`` (one group of seeds per setting), leaving
+    out the settings that diverged; None with fewer than two learning rates left."""
     by = _by_setting(groups)
     etas = sorted({eta for _, eta in by})
     if len(etas) < 2:
@@ -111,6 +116,8 @@ class RegularizationGap:
 
 def regularization_gap(groups: Sequence[Sequence[RunResult]]) -> RegularizationGap | None:
     by = _by_setting(groups)
+    if not by:
+        return None
     eta = min(eta for _, eta in by)
     gap = {lam: final(g, "train_acc") - final(g, "val_acc") for (lam, e), g in by.items() if e == eta}
     regularized = {lam: v for lam, v in sorted(gap.items()) if lam > 0}
@@ -133,6 +140,8 @@ class LambdaSweep:
 
 def lambda_sweep(groups: Sequence[Sequence[RunResult]]) -> LambdaSweep | None:
     by = _by_setting(groups)
+    if not by:
+        return None
     eta = min(eta for _, eta in by)
     acc = {lam: _test_accuracy(g) for (lam, e), g in sorted(by.items()) if e == eta}
     if len(acc) < 2:

@@ -11,6 +11,7 @@ environment (:data:`PROGRESS_ENV`), which is read here and nowhere else.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import threading
@@ -59,12 +60,29 @@ def training_slot(poll: float = 0.1):
         time.sleep(poll)
 
 
+#: Settings that :attr:`RunConfig.label` names, or that the progress shows apart (the seed, the epochs).
+LABELLED = ("lam", "eta", "loss", "flip", "shift", "milestones", "decay_factor", "schedule", "average", "seed",
+            "n_epochs")
+
+
+def run_label(cfg: RunConfig) -> str:
+    """A run as its progress names it: its setting, every other setting that is not the default, and its seed.
+
+    Two runs of a report never share a label: section 4's run on a smaller validation set is
+    ``lam=0, eta=0.001, val_size=1000, evaluate_train=False, seed 0``, not section 2's ``lam=0, eta=0.001, seed 0``.
+    """
+    default = RunConfig()
+    apart = [f"{f.name}={getattr(cfg, f.name)}" for f in dataclasses.fields(cfg)
+             if f.name not in LABELLED and getattr(cfg, f.name) != getattr(default, f.name)]
+    return ", ".join([cfg.label, *apart, f"seed {cfg.seed}"])
+
+
 class ProgressFile:
     """An ``on_epoch`` callback writing a run's progress to ``<directory>/<key>.txt``, removed by :meth:`close`."""
 
     def __init__(self, directory: str, key: str, cfg: RunConfig):
         self.path = Path(directory) / f"{key}.txt"
-        self.total, self.label = cfg.n_epochs, f"{cfg.label}, seed {cfg.seed}"
+        self.total, self.label = cfg.n_epochs, run_label(cfg)
 
     def __call__(self, history: dict) -> None:
         write_atomic(self.path, f"{len(history['epoch'])} {self.total} {self.label}")
