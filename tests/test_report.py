@@ -401,3 +401,12 @@ except nbformat.ValidationError:
     # a valid notebook passes and an invalid one is still refused
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "refused"
+
+
+def test_a_section_failing_outside_its_cells_says_so_in_a_sentence(tmp_path):
+    # a kernel that died, not a cell's error: the line says where it failed in words, then the error
+    from assignment1.report import notebooks
+
+    line = notebooks.failure("01_gradient_check", RuntimeError("Kernel died"), tmp_path / "01.ipynb")
+    assert line.splitlines()[0] == ("section 01_gradient_check failed outside its cells' code (in its kernel or in "
+                                    "papermill): RuntimeError: Kernel died")

@@ -6,6 +6,7 @@
 - :mod:`.notebooks`: executing a section notebook with papermill;
 - :mod:`.tables`: tables and sentences as markdown;
 - :mod:`.assemble`, :mod:`.render`: one document from the executed sections.
+- :mod:`.clean`: ``make clean``, which keeps the runs, the search's study and any report being written.
 """
 
 import sys

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import subprocess
 import uuid
@@ -22,9 +23,9 @@ import nbformat
 from .. import fetch
 from ..experiments import paths
 from ..experiments.store import code_hash
-from ..files import write_atomic
 from .render import render
 from .section import RECORD
+from .tables import code, text
 
 TITLE = "DD2424 Assignment 1: a one-layer network on CIFAR-10"
 #: The one resolution of every dependency that ``make lock`` writes; ``make setup`` installs from it.
@@ -83,27 +84,30 @@ def software() -> dict:
 
 
 def _fmt_value(v) -> str:
-    return f"`{json.dumps(v)}`"
+    return code(json.dumps(v, ensure_ascii=False))
 
 
 def provenance_markdown(provenance: dict, parameters: dict[str, dict], compute: dict[str, dict],
                         sw: dict) -> str:
-    """The closing provenance section: the data, the software, the parameters the runs used, their compute."""
-    lines = ["# Provenance", "", "## Data", "", fetch.describe(provenance), "",
+    """The closing provenance section: the data, the software, the parameters the runs used, their compute.
+
+    Every value in it (the data's source, a path in a parameter) is shown as text, never read as markup."""
+    lines = ["# Provenance", "", "## Data", "", text(fetch.describe(provenance)), "",
              "| file | md5 | official |", "|---|---|---|"]
     for name, md5 in provenance["files"].items():
-        lines.append(f"| {name} | `{md5}` | {'yes' if md5 == fetch.OFFICIAL_BATCH_MD5[name] else 'no'} |")
-    lines += ["", "## Software", "", f"Code: git commit `{sw['commit']}`; result-defining code hash "
-              f"`{sw['code_hash']}`. Versions as locked in `{LOCK_FILE}` (sha256 `{sw['lock_hash']}`):", "",
-              "| package | version |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in sw["versions"].items()]
+        lines.append(f"| {text(name)} | {code(md5)} | {'yes' if md5 == fetch.OFFICIAL_BATCH_MD5[name] else 'no'} |")
+    lines += ["", "## Software", "", f"Code: git commit {code(sw['commit'])}; result-defining code hash "
+              f"{code(sw['code_hash'])}. Versions as locked in {code(LOCK_FILE)} (sha256 {code(sw['lock_hash'])}):",
+              "", "| package | version |", "|---|---|"]
+    lines += [f"| {text(k)} | {text(v)} |" for k, v in sw["versions"].items()]
     lines += ["", "## Parameters", "", "The values each section's runs used (quick mode applied, where it was on).", ""]
     for section, values in parameters.items():
-        lines += [f"**{section}**: " + ", ".join(f"{k} = {_fmt_value(v)}" for k, v in values.items()), ""]
+        lines += [f"**{text(section)}**: " + ", ".join(f"{text(k)} = {_fmt_value(v)}" for k, v in values.items()),
+                  ""]
     lines += ["## Compute", "", "Training runs each section used, and the time they took to train, as stored with "
               "the runs (a run shared by sections counts in each).", "",
               "| section | runs | epochs | training time (s) |", "|---|---|---|---|"]
-    lines += [f"| {k} | {c['runs']} | {c['epochs']:,} | {c['seconds']:.0f} |" for k, c in compute.items()]
+    lines += [f"| {text(k)} | {c['runs']} | {c['epochs']:,} | {c['seconds']:.0f} |" for k, c in compute.items()]
     return "\n".join(lines)
 
 
@@ -116,24 +120,45 @@ def summary(provenance: dict, parameters: dict[str, dict], tables: dict[str, dic
     return {"data": data, "parameters": parameters, "tables": tables, "rows": rows}
 
 
+def write_together(out_dir: Path, contents: dict[str, str | bytes]) -> None:
+    """Write the files ``contents`` names (file name: text or bytes) into ``out_dir``: all of them, or none.
+
+    Each is written to a temporary file beside its place first; only when all are written are they renamed into
+    place. A failed write (a full disk) removes the temporaries, leaves the files already there as they were, and
+    raises its :class:`OSError`.
+    """
+    temporaries = {name: out_dir / f".{name}.{os.getpid()}.tmp" for name in contents}  # as files.remove_orphans finds
+    try:
+        for name, payload in contents.items():
+            with open(temporaries[name], "wb") as f:
+                f.write(payload.encode() if isinstance(payload, str) else payload)
+        for name, tmp in temporaries.items():
+            os.replace(tmp, out_dir / name)
+    finally:
+        for tmp in temporaries.values():
+            tmp.unlink(missing_ok=True)
+
+
 def write_report(executed: list[Path], out_dir: Path, closing_markdown: str, summary_obj: dict, banner: str = "",
                  show_code: bool = False, pdf: bool = True, paper: str = "a4") -> dict:
     """Write report.ipynb, report.html, report.pdf (unless ``pdf`` is False) and summary.json into ``out_dir``.
 
     Returns the paths written, and ``notes`` (lines for the terminal) about the PDF. Without ``pdf``, a PDF
-    already there is kept when the results (summary.json) are unchanged, and removed otherwise.
+    already there is kept when the results (summary.json) are unchanged, and removed otherwise. The files are
+    written together (:func:`write_together`): a write that fails, on a full disk, raises its :class:`OSError`
+    and leaves the previous report as it was.
     """
     nb = combine(executed, closing_markdown)
     html_text, pdf_bytes = render(nb, TITLE, banner, show_code=show_code, pdf=pdf, paper=paper)
     summary_text = json.dumps(summary_obj, indent=2, sort_keys=True) + "\n"
     old_pdf, old_summary = out_dir / "report.pdf", out_dir / "summary.json"
     same_results = old_summary.exists() and old_summary.read_text() == summary_text
-    written: dict = {"notes": []}
-    write_atomic(out_dir / "report.ipynb", nbformat.writes(nb))
-    write_atomic(out_dir / "report.html", html_text)
-    written["html"] = out_dir / "report.html"
+    contents = {"report.ipynb": nbformat.writes(nb), "report.html": html_text, "summary.json": summary_text}
     if pdf_bytes is not None:
-        write_atomic(old_pdf, pdf_bytes)
+        contents["report.pdf"] = pdf_bytes
+    write_together(out_dir, contents)
+    written: dict = {"notes": [], "html": out_dir / "report.html"}
+    if pdf_bytes is not None:
         written["pdf"] = old_pdf
     elif old_pdf.exists() and same_results:
         written["notes"].append(f"PDF skipped (--no-pdf); {old_pdf} shows the same results and is kept")
@@ -142,6 +167,5 @@ def write_report(executed: list[Path], out_dir: Path, closing_markdown: str, sum
             old_pdf.unlink()
             written["notes"].append(f"removed {old_pdf}: it showed other results")
         written["notes"].append("PDF skipped (--no-pdf)")
-    write_atomic(old_summary, summary_text)
     written["summary"] = old_summary
     return written

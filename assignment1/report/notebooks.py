@@ -105,11 +105,11 @@ def failure(section: str, e: Exception, out: Path) -> str:
     """What went wrong in a section, and where: the cell, its first line, the error."""
     if isinstance(e, papermill.PapermillExecutionError):
         first = next((ln.strip() for ln in e.source.splitlines() if ln.strip()), "")
-        where = f"cell {e.cell_index} of the executed notebook (In [{e.exec_count}]: {first[:60]})"
+        where = f"in cell {e.cell_index} of the executed notebook (In [{e.exec_count}]: {first[:60]})"
         why = f"{e.ename}: {e.evalue}".strip()
     else:
-        where, why = "before or between cells", f"{type(e).__name__}: {e}"
-    return (f"section {section} failed in {where}: {why}\n"
+        where, why = "outside its cells' code (in its kernel or in papermill)", f"{type(e).__name__}: {e}"
+    return (f"section {section} failed {where}: {why}\n"
             f"  the executed notebook is kept at {out}; the previous report is left as it was")
 
 

@@ -16,6 +16,7 @@ report in place.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import signal
@@ -37,6 +38,7 @@ from . import assemble, params
 from .notebooks import failure, kernel_options, run_section, stop_kernels, warnings_in
 from .render import PAPERS
 from .section import records
+from .tables import text
 
 #: Parameters that say where things are or how fast they run, not what the results are.
 NEUTRAL = frozenset({"data_dir", "data_url", "data_md5", "reports_dir", "n_jobs"})
@@ -91,7 +93,8 @@ def kinds_of(names: list[str], overrides: dict, declared: dict[str, dict]) -> li
 
 def banner(kinds: list[str], names: list[str], overrides: dict, declared: dict[str, dict],
            used: dict[str, dict]) -> str:
-    """The report's first line: what kind of run made it, with everything that makes it not the full report."""
+    """The report's first line, as Markdown: what kind of run made it, with everything that makes it not the full
+    report (the values given shown as text)."""
     if not kinds:
         return "**Full report:** every section, with the default parameters."
     said = []
@@ -102,8 +105,8 @@ def banner(kinds: list[str], names: list[str], overrides: dict, declared: dict[s
         said.append(f"{len(training[0]['seeds'])} seed and at most {training[0]['n_epochs']} epochs per run, so "
                     "the numbers are far from those of the full report")
     if "custom" in kinds:
-        said.append("overrides " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in sorted(changed(overrides,
-                                                                                                   declared).items())))
+        said.append("overrides " + ", ".join(f"{text(k)} = {text(json.dumps(v, ensure_ascii=False))}"
+                                             for k, v in sorted(changed(overrides, declared).items())))
     title = " ".join(kinds).capitalize()
     return f"**{title} run, not the full report:** {'; '.join(said) or 'quick mode'}."
 
@@ -152,11 +155,17 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
         return 2
 
     lock = out_dir / ".report.lock"
-    if not files.claim(lock):
+    try:
+        claimed = files.claim(lock)
+    except OSError as e:
+        log(f"error: {cannot_write(out_dir, e)}")
+        return 1
+    if not claimed:
         log(f"error: another report (process {files.holder(lock)}) is writing to {out_dir}: wait for it to end, "
             "or write elsewhere with --out")
         return 1
     try:
+        files.remove_orphans(out_dir)  # what a killed report left half written
         found: dict[str, tuple[dict, dict | None]] = {}
         status = _execute(names, {**overrides, "reports_dir": str(reports)}, declared, out_dir, reports, found, log)
         if status:
@@ -167,9 +176,13 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
         compute = {name: found[name][1] for name in names if found[name][1] is not None}
         closing = assemble.provenance_markdown(provenance, used, compute, assemble.software())
         summary = assemble.summary(provenance, used, tables)
-        written = assemble.write_report(executed, out_dir, closing, summary,
-                                        banner=banner(kinds, names, overrides, declared, used), show_code=show_code,
-                                        pdf=pdf, paper=paper)
+        try:
+            written = assemble.write_report(executed, out_dir, closing, summary,
+                                            banner=banner(kinds, names, overrides, declared, used),
+                                            show_code=show_code, pdf=pdf, paper=paper)
+        except OSError as e:
+            log(f"error: {cannot_write(out_dir, e)}")
+            return 1
     finally:
         lock.unlink(missing_ok=True)
     for note in written.pop("notes", []):
@@ -177,6 +190,16 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
     for path in written.values():
         log(f"wrote {path}")
     return 0
+
+
+def cannot_write(out_dir: Path, e: OSError) -> str:
+    """One line for a report that could not be written into ``out_dir``: why, and what to do."""
+    place = Path(e.filename).parent if e.filename else out_dir  # a write names no file, an open does
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        why = f"the disk holding {place} is full ({e.strerror}): free some space there"
+    else:
+        why = f"cannot write in {place} ({e.strerror or e}): make it writable"
+    return f"{why}, or write the report elsewhere with --out; the previous report in {out_dir} is left as it was"
 
 
 def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, reports: Path, found: dict,

@@ -3,9 +3,34 @@
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Sequence
 
 from ..experiments.stats import METRICS
+
+_PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
+_LINE_BREAK = re.compile(r"\r\n|[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
+
+
+def text(value) -> str:
+    """``str(value)`` as Markdown that pandoc reads back as exactly that text: never markup, math or HTML.
+
+    Every ASCII punctuation character is backslash-escaped (pandoc's Markdown lets any be), which also keeps
+    pandoc's smart quotes and dashes away; a line break, which would end a paragraph or a table row, becomes a
+    space. Every value a user or a file gives (a path, a URL, a name) goes into the report's Markdown through
+    here, or through :func:`code`; pandoc then escapes it for HTML and for Typst itself.
+    """
+    return _PUNCTUATION.sub(r"\\\1", _LINE_BREAK.sub(" ", str(value)))
+
+
+def code(value) -> str:
+    """``str(value)`` as a Markdown code span showing exactly that text: its backtick fence is longer than any run
+    of backticks inside (pandoc ends a code span at a run as long as its fence)."""
+    content = _LINE_BREAK.sub(" ", str(value))
+    fence = "`" * (1 + max((len(run) for run in re.findall("`+", content)), default=0))
+    pad = " " if content.startswith("`") or content.endswith("`") else ""
+    return f"{fence}{pad}{content}{pad}{fence}"
 
 
 def seeds_text(seeds: Sequence[int]) -> str:
@@ -14,7 +39,8 @@ def seeds_text(seeds: Sequence[int]) -> str:
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
-    """A plain markdown table.
+    """A plain markdown table. Its cells are Markdown: text that a user or a file gives goes in through
+    :func:`cell` or :func:`text`.
 
     The separator's dashes follow each column's widest cell, which pandoc (the PDF
     route) turns into relative column widths when the table is wider than a line.
@@ -36,14 +62,15 @@ def mean_std_text(stat: dict, digits: int = 3) -> str:
 
 
 def cell(value) -> str:
-    """A table cell as a reader writes it: ``0.001``, ``45,000``, ``yes``/``no``, ``-`` for nothing."""
+    """A table cell as a reader writes it: ``0.001``, ``45,000``, ``yes``/``no``, ``-`` for nothing, and any other
+    value as its text (:func:`text`), never markup."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, int):
         return f"{value:,}"
-    return str(value) or "-"
+    return text(value) or "-"
 
 
 def difference(value: float, digits: int = 3) -> str:
@@ -93,7 +120,7 @@ def significance_markdown(rows: Sequence[dict]) -> str:
     body = []
     for r in rows:
         t = r["paired_t"]
-        body.append([r["comparison"], *_compared(r),
+        body.append([cell(r["comparison"]), *_compared(r),
                      "n/a" if t["p"] is None else f"{t['p']:.3g}",
                      f"{r['mcnemar_significant']} of {r['n_seeds']}",
                      cell(r["significant"])])
@@ -112,12 +139,12 @@ def significance_text(rows: Sequence[dict]) -> str:
             else "McNemar's exact test (one seed only)")
 
     def listing(group):
-        return "; ".join(f"{r['comparison']} ({_compared(r)[2]})" for r in group) + "."
+        return "; ".join(f"{text(r['comparison'])} ({_compared(r)[2]})" for r in group) + "."
 
-    text = f"Judged by {rule} at the {alpha:.0%} level, "
+    judged = f"Judged by {rule} at the {alpha:.0%} level, "
     if not yes:
-        return text + "not significant: " + listing(no)
-    return text + "significant: " + listing(yes) + (" Not significant: " + listing(no) if no else "")
+        return judged + "not significant: " + listing(no)
+    return judged + "significant: " + listing(yes) + (" Not significant: " + listing(no) if no else "")
 
 
 GRADIENT_STATISTICS = [("abs_diff_mean", "mean abs. diff"), ("abs_diff_std", "std abs. diff"),
@@ -127,13 +154,13 @@ GRADIENT_STATISTICS = [("abs_diff_mean", "mean abs. diff"), ("abs_diff_std", "st
 
 def gradient_check_table(check: dict[str, dict]) -> str:
     """:func:`assignment1.gradcheck.check_gradients`'s statistics as a table: one row per statistic, W and b."""
-    return markdown_table(["", *check], [[label, *(f"{s[key]:.2e}" for s in check.values())]
-                                         for key, label in GRADIENT_STATISTICS])
+    return markdown_table(["statistic", *check], [[label, *(f"{s[key]:.2e}" for s in check.values())]
+                                                  for key, label in GRADIENT_STATISTICS])
 
 
 def search_table(ranked: Sequence[dict]) -> str:
     """The rows of :func:`assignment1.experiments.search.table` as a markdown table."""
-    body = [[r["rank"], r["trial"], f"{r['lam']:.3g}", r["eta_text"], r["n_batch"], r["n_epochs"],
+    body = [[r["rank"], r["trial"], f"{r['lam']:.3g}", cell(r["eta_text"]), r["n_batch"], r["n_epochs"],
              cell(r["flip"]), f"{r['average']:g}" if r["average"] else "-", f"{r['val_acc']:.4f}"]
             for r in ranked]
     return markdown_table(["rank", "trial", "λ", "η", "batch", "epochs", "flip", "average", "val. accuracy"], body)
@@ -142,4 +169,4 @@ def search_table(ranked: Sequence[dict]) -> str:
 def per_class_table(rows: Sequence[dict]) -> str:
     """:func:`per_class` rows as a markdown table, best class first."""
     ordered = sorted(rows, key=lambda r: -r["acc"]["mean"])
-    return markdown_table(["class", "accuracy"], [[r["class"], mean_std_text(r["acc"])] for r in ordered])
+    return markdown_table(["class", "accuracy"], [[cell(r["class"]), mean_std_text(r["acc"])] for r in ordered])
