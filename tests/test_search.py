@@ -40,11 +40,57 @@ def test_suggestions_are_seeded_and_inside_the_space():
 
 
 def test_a_storage_password_is_never_shown():
+    # in the user info (also holding an @, which the last @ ends), or in the query; the rest as it was
     assert search.hidden("postgresql://ann:s3cret@db.example/optuna") == "postgresql://ann:***@db.example/optuna"
+    assert search.hidden("postgresql://a1:p@ss@db.example/optuna") == "postgresql://a1:***@db.example/optuna"
+    assert search.hidden("postgresql+psycopg://a1@127.0.0.1:5433/a1?sslmode=require&password=s3cret") == (
+        "postgresql+psycopg://a1@127.0.0.1:5433/a1?sslmode=require&password=***")
+    assert search.hidden("sqlite:////tmp/r/search.db") == "sqlite:////tmp/r/search.db"
     assert "s3cret" not in search.hidden("not a url with s3cret")
-    with pytest.raises(RuntimeError) as e:
-        search.open_study("postgresql://ann:s3cret@127.0.0.1:1/optuna", "x", 0, "median")
-    assert "s3cret" not in str(e.value) and "ann:***@" in str(e.value)
+    # an unreachable server is named at once, in the driver's words, the password hidden wherever it was
+    for url in ("postgresql://ann:s3cret@127.0.0.1:1/optuna", "postgresql://ann@127.0.0.1:1/optuna?password=s3cret",
+                "postgresql://ann:s3%40cret@127.0.0.1:1/optuna"):
+        with pytest.raises(RuntimeError) as e:
+            search.open_study(url, "x")
+        assert "s3cret" not in str(e.value) and "s3%40cret" not in str(e.value) and "s3@cret" not in str(e.value)
+        assert "ann" in str(e.value) and "***" in str(e.value) and "refused" in str(e.value)
+    # an @ left in a password would make the driver take its rest for the host: said before it is tried
+    with pytest.raises(RuntimeError, match="write it as %40") as e:
+        search.open_study("postgresql://ann:p@ss@127.0.0.1:1/optuna", "x")
+    assert "ss@" not in str(e.value)
+
+
+def test_a_reports_path_with_url_characters_holds_its_study(tmp_path):
+    reports = tmp_path / "r %41?a=b#c"
+    url = search.storage_url(reports)
+    # the path is quoted into the URL: the driver reads it back as it was
+    from sqlalchemy.engine import make_url
+
+    assert make_url(url).database == str(reports / "search" / "search.db")
+    search.open_study(url, "s").ask()
+    assert (reports / "search" / "search.db").stat().st_size > 0 and {p.name for p in tmp_path.iterdir()} == {
+        reports.name}
+
+
+@pytest.mark.parametrize("damage", ["junk", "truncated"])
+def test_a_damaged_study_file_is_moved_aside_and_the_search_starts_anew(tmp_path, damage):
+    # a study with trials in it, then its file overwritten with junk or cut short
+    url = search.storage_url(tmp_path)
+    study = search.open_study(url, "s")
+    for _ in range(30):
+        study.tell(study.ask(), 0.5)
+    path = tmp_path / "search" / "search.db"
+    if damage == "junk":
+        path.write_bytes(np.random.default_rng(0).bytes(100_000))
+    else:
+        os.truncate(path, path.stat().st_size // 2)
+    damaged = path.read_bytes()
+    # named in one warning, moved aside as it was, and a new study opened at once
+    start = time.monotonic()
+    with pytest.warns(UserWarning, match=f"study file {path} is damaged .*; moved to {path.parent / 'damaged'}"):
+        study = search.open_study(url, "s")
+    assert time.monotonic() - start < 5
+    assert (path.parent / "damaged" / "search.db").read_bytes() == damaged and study.trials == []
 
 
 def tiny_experiments(tmp_path, name, poison=False, n_jobs=1):
@@ -75,12 +121,14 @@ def test_poisoned_test_labels_do_not_change_the_search(tmp_path):
     assert [(t.params, t.value, t.state) for t in clean.trials] == [(t.params, t.value, t.state) for t in bad.trials]
     assert search.table(clean, SPACE, **COMMON) == search.table(bad, SPACE, **COMMON)
     assert all("test" not in row for row in search.table(clean, SPACE, **COMMON))
+    # the search counts the trials it trained (each a run, pruned or not)
+    assert experiments["clean"].n_trained == len(clean.trials) == experiments["poisoned"].n_trained
     # the test set, used once for the choice, does see the poison
     chosen = search.config_of(search.selected(clean), SPACE, **COMMON)
     a, b = (experiments[name].run([chosen])[0] for name in ("clean", "poisoned"))
     assert np.array_equal(a.W, b.W) and a.test["acc"] != b.test["acc"]
     # its first seed is the trial's run, from the store
-    assert experiments["clean"].n_trained == experiments["poisoned"].n_trained == 0
+    assert experiments["clean"].n_trained == experiments["poisoned"].n_trained == len(clean.trials)
 
 
 def test_a_search_is_its_first_trials_whatever_else_the_study_holds(tmp_path):
@@ -100,48 +148,44 @@ def test_a_search_is_its_first_trials_whatever_else_the_study_holds(tmp_path):
 
 def test_a_search_is_the_same_with_any_number_of_processes(tmp_path):
     # one search, from scratch, with one worker process, with two and with three
-    def trials(n_jobs, trials_per_round=2):
-        where = tmp_path / f"{n_jobs}-{trials_per_round}"
+    def trials(n_jobs):
+        where = tmp_path / f"{n_jobs}"
         where.mkdir()
         study = search.search(tiny_experiments(where, "clean", n_jobs=n_jobs), SPACE, 8, 0, "median", COMMON,
-                              reports_dir=where / "reports-clean", trials_per_round=trials_per_round)
+                              reports_dir=where / "reports-clean", trials_per_round=2)
         return [(t.number, t.params, t.value, t.state) for t in study.trials]
 
-    one = trials(1)
-    assert one == trials(2) == trials(3)
-    # rounds of another size are another search (the pruner judges a trial against those told before its round)
-    assert trials(2, trials_per_round=1) != one
+    assert trials(1) == trials(2) == trials(3)
 
 
-def test_trials_of_dead_processes_and_unowned_ones_are_failed(tmp_path, monkeypatch):
-    study = search.open_study(search.storage_url(tmp_path), "s", 0, "median")
+def test_trials_of_dead_processes_are_failed_and_marked_killed(tmp_path):
+    study = search.open_study(search.storage_url(tmp_path), "s")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    trials = {name: study.ask() for name in ("alive", "dead", "unowned")}
+    trials = {name: study.ask() for name in ("alive", "dead")}
     trials["alive"].set_user_attr("owner", search.owner())
     trials["dead"].set_user_attr("owner", f"{search.socket.gethostname()}:{dead.pid}")
-    # a trial asked for a moment ago may still be getting its owner
+    # the dead one is failed once, and marked killed, so that its slot is trained again
     assert search.fail_abandoned(study) == [trials["dead"].number]
-    monkeypatch.setattr(search, "UNOWNED_SECONDS", 0)
-    time.sleep(0.01)
-    assert search.fail_abandoned(study) == [trials["unowned"].number]
-    assert [t.state.name for t in study.trials] == ["RUNNING", "FAIL", "FAIL"]
+    assert search.fail_abandoned(study) == []
+    assert [(t.state.name, "killed" in t.user_attrs) for t in study.trials] == [("RUNNING", False), ("FAIL", True)]
 
 
 SEARCH = """
-import sys
-from pathlib import Path
+import json, sys
 from assignment1.experiments import search
 from assignment1.experiments.runs import Experiments
-space = search.Space(n_batch=(10, 20), n_epochs=(int(sys.argv[2]),), average=(0.0,))
-ex = Experiments(n_jobs=int(sys.argv[3]), progress=False)
-study = search.search(ex, space, int(sys.argv[1]), 0, "median", dict(seed=0, val_size=50), trials_per_round=2)
+n_trials, n_epochs, n_jobs, per_round = map(int, sys.argv[1:5])
+space = search.Space(n_batch=(10, 20), n_epochs=(n_epochs,), average=(0.0,))
+study = search.search(Experiments(n_jobs=n_jobs, progress=False), space, n_trials, 0, "median",
+                      dict(seed=0, val_size=50), trials_per_round=per_round)
 print("counts", search.counts(study))
+print(json.dumps([(t.params, t.state.name, t.value, sorted(t.intermediate_values.items())) for t in study.trials]))
 """
 
 
-def run_search(env, n_trials, n_epochs, n_jobs=1, wait=True):
-    cmd = [sys.executable, "-c", SEARCH, str(n_trials), str(n_epochs), str(n_jobs)]
+def run_search(env, n_trials, n_epochs, n_jobs=1, wait=True, per_round=2):
+    cmd = [sys.executable, "-c", SEARCH, str(n_trials), str(n_epochs), str(n_jobs), str(per_round)]
     if not wait:
         return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -154,34 +198,41 @@ def study_of(env) -> optuna.Study:
     return optuna.load_study(study_name=names[0], storage=search.storage(url))
 
 
-def test_a_search_killed_mid_round_resumes_with_its_trials_and_the_killed_ones_failed(tiny_env, tmp_path):
-    env = run_env(A1_REPORTS_DIR=tmp_path / "reports")
-    proc = run_search(env, 6, 400, wait=False)
+def kill_while(env, proc, done) -> list[str]:
+    """SIGKILL ``proc`` (a search) once the states of its stored trials satisfy ``done``; return them."""
     deadline = time.time() + 300
-    url = search.storage_url(env["A1_REPORTS_DIR"])
-    while time.time() < deadline:  # until one round has been told and the next is training
-        time.sleep(0.5)
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
         try:  # the search may be creating the database's tables right now, as open_study allows for
-            started = (tmp_path / "reports" / "search" / "search.db").exists() and optuna.get_all_study_names(
-                storage=search.storage(url))
-        except RuntimeError:
-            continue
-        if started:
             states = [t.state.name for t in study_of(env).trials]
-            if "COMPLETE" in states and states[-2:] == ["RUNNING", "RUNNING"]:
-                break
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=60)
-    before = study_of(env).trials
-    told = sum(t.state.name != "RUNNING" for t in before)
-    assert [t.state.name for t in before[told:]] == ["RUNNING"] * 2  # the killed round's two trials
-    r = run_search(env, 6, 400)
-    assert r.returncode == 0, r.stderr
-    after = study_of(env).trials
-    # the finished trials kept as they were, the killed round's marked failed, and new ones up to six finished
-    assert [(t.params, t.value) for t in after[:told]] == [(t.params, t.value) for t in before[:told]]
-    assert [t.state.name for t in after[told:len(before)]] == ["FAIL"] * 2
-    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in after) == 6
+        except (RuntimeError, AssertionError):
+            continue
+        if done(states):
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=60)
+            return states
+    pytest.fail(f"the search never reached the state to kill it in: {proc.communicate(timeout=60)}")
+
+
+@pytest.mark.parametrize("per_round", [1, 2])
+def test_a_search_killed_and_resumed_is_the_uninterrupted_search(tiny_env, tmp_path, per_round):
+    # a search killed (SIGKILL) while it trains, after two trials finished, then run again to its end
+    killed = run_env(A1_REPORTS_DIR=tmp_path / "killed")
+    states = kill_while(killed, run_search(killed, 6, 150, per_round=per_round, wait=False),
+                        lambda states: states.count("COMPLETE") >= 2 and "RUNNING" in states)
+    resumed = run_search(killed, 6, 150, per_round=per_round)
+    assert resumed.returncode == 0, resumed.stderr
+    # the same search never interrupted, in a storage of its own: the same trials, parameters, states and values
+    whole = run_search(run_env(A1_REPORTS_DIR=tmp_path / "whole"), 6, 150, per_round=per_round)
+    assert whole.returncode == 0, whole.stderr
+    assert resumed.stdout == whole.stdout and "COMPLETE" in whole.stdout
+    # the killed trials were kept, marked, and their slots trained again with their own parameters
+    stored = study_of(killed).trials
+    dead = [t for t in stored if "killed" in t.user_attrs]
+    assert len(dead) == states.count("RUNNING") > 0 and {t.state.name for t in dead} == {"FAIL"}
+    for t in dead:
+        again = [u for u in stored if u.user_attrs["slot"] == t.user_attrs["slot"] and u.number > t.number]
+        assert [u.params for u in again] == [t.params] and again[0].state.name in ("COMPLETE", "PRUNED")
 
 
 def test_two_processes_share_one_study_in_sqlite(tiny_env, tmp_path):
@@ -218,13 +269,14 @@ def postgres():
     if root:
         shutil.chown(base, "postgres")
     data, sockets, port = base / "data", base / "sockets", 40000 + os.getpid() % 20000
+    (base / "password").write_text("s3cret\n")
     try:
-        subprocess.run([*as_postgres, initdb, "-D", str(data), "-U", "postgres", "--auth=trust"], check=True,
-                       capture_output=True)
+        subprocess.run([*as_postgres, initdb, "-D", str(data), "-U", "postgres", "--auth=scram-sha-256",
+                        f"--pwfile={base / 'password'}"], check=True, capture_output=True)
         subprocess.run([*as_postgres, "mkdir", str(sockets)], check=True)
         subprocess.run([*as_postgres, pg_ctl, "-D", str(data), "-l", str(base / "log"), "-w", "-o",
                         f"-p {port} -k {sockets} -c listen_addresses=''", "start"], check=True, capture_output=True)
-        # the password is not checked (trust), but it is in the URL, where it must never be shown
+        # the password is checked, and it is in the URL, where it must never be shown
         yield f"postgresql+psycopg://postgres:s3cret@/postgres?host={sockets}&port={port}"
     finally:
         subprocess.run([*as_postgres, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
@@ -242,3 +294,17 @@ def test_two_processes_share_one_study_in_postgresql(tiny_env, tmp_path, postgre
     finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert len(finished) >= 8 and len({t.user_attrs["owner"] for t in study.trials}) == 2  # both added trials
     assert not (tmp_path / "reports" / "search").exists()  # nothing went to SQLite
+
+
+def test_wrong_credentials_and_a_missing_database_are_named(postgres):
+    # a wrong password (in the query, holding an @) and a database that does not exist, on a live server
+    wrong = postgres.replace("postgres:s3cret@", "postgres@") + "&password=wr%40ng"
+    missing = postgres.replace("@/postgres?", "@/nodb?")
+    for url, why in ((wrong, 'password authentication failed for user "postgres"'),
+                     (missing, 'database "nodb" does not exist')):
+        start = time.monotonic()
+        with pytest.raises(RuntimeError) as e:
+            search.open_study(url, "x")
+        # the driver's words, at once, without the password
+        assert why in str(e.value) and time.monotonic() - start < 5
+        assert "s3cret" not in str(e.value) and "wr@ng" not in str(e.value) and "wr%40ng" not in str(e.value)

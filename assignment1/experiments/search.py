@@ -8,33 +8,39 @@ validation accuracy after every epoch; the pruner stops a trial that falls
 behind the median of the finished trials at the same share of their epochs.
 Nothing here looks at the test set.
 
-Trials run in rounds of a fixed number, whatever the number of cores: a
-round's trials are asked for together, trained in parallel (as many at once as
-there are worker processes), and told together, the sampler reseeded for each
-trial by its number and the median pruner judging against finished trials only,
-so a search is the same on any machine, whatever the timing, and the same when
-it resumes. A search of ``n`` trials is the stored study's first ``n`` (by
-number) that finished or were pruned, whatever else the study holds.
+Trial ``slot`` (the ``slot``-th a search asks for) is a function of the seed, the slot and the finished
+trials of the rounds before its own, rounds being blocks of a fixed number of slots, whatever the number
+of cores: the sampler draws for it from an in-memory study of those trials alone, seeded by the seed and
+the slot, and the pruner judges it against them alone (a round's trials train in parallel and do not see
+each other). So a search is the same on any machine, whatever the timing, whatever else the stored
+study holds, and when it resumes: a trial whose process is gone (killed) is marked failed and its slot
+trained again, with the same configuration. A search of ``n`` trials takes the slots up to the ``n``-th
+that finished or was pruned, or the ``n``-th that failed (diverged): so it always ends.
 
 The study lives in an Optuna storage: by default a SQLite file under the
-reports directory, which the processes of this machine share; or a database
-named by ``$A1_SEARCH_STORAGE`` (``postgresql://user:password@host/db``),
-which several machines share. A trial whose process is gone (killed) is marked
-failed when a search starts again; a storage URL is only ever shown with its
-password hidden.
+reports directory, which the processes of this machine share (moved aside and
+started anew if damaged); or a database named by ``$A1_SEARCH_STORAGE``
+(``postgresql://user:password@host/db``), which several machines share. A
+storage URL is only ever shown with its passwords hidden, and one that fails
+says why, in its driver's words.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import socket
+import sqlite3
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
+import numpy as np
 import optuna
 from joblib import Parallel, delayed, effective_n_jobs
 
@@ -47,7 +53,8 @@ from .store import code_hash
 STORAGE_ENV = "A1_SEARCH_STORAGE"
 SCHEDULES = ("constant", "step", "cosine")
 PRUNERS = ("median", "halving", "hyperband", "none")
-UNOWNED_SECONDS = 60  # a trial is given its owner right after it is asked for; far longer means it never will
+SLOT, KILLED, DIVERGED = "slot", "killed", "diverged"  # a trial's user attributes: its place in the search; why
+# it failed: its process died (it is trained again), or its cost became infinite or NaN
 COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)  # trials a search asks for
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -87,31 +94,81 @@ def suggest(trial: optuna.Trial, space: Space, **common) -> RunConfig:
                      **common)
 
 
-def hidden(url: str) -> str:
-    """``url`` with its password, if any, hidden."""
-    from sqlalchemy.engine import make_url
+def passwords(url: str) -> list[str]:
+    """The passwords in ``url``: in its user info (up to its last @: a password may hold one) and in its query."""
+    u = urlsplit(url)
+    return [p for p in [u.netloc.rpartition("@")[0].partition(":")[2],
+                        *(v for k, v in parse_qsl(u.query) if "pass" in k.lower())] if p]
 
+
+def hidden(url: str) -> str:
+    """``url`` with its passwords (:func:`passwords`) hidden, the rest as it was (``***`` if it is no URL)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL sqlalchemy reads: show nothing of it that could be secret
-        return url.split("://")[0] + "://***" if "://" in url else "***"
+        u = urlsplit(url)
+        query = urlencode([(k, "***" if "pass" in k.lower() else v) for k, v in parse_qsl(u.query, True)], safe="/:*@,")
+    except ValueError:
+        return "***"
+    user, at, host = u.netloc.rpartition("@")
+    user = user.partition(":")[0] + (":***" if ":" in user else "")
+    return "***" if "://" not in url else (f"{u.scheme}://{user}{at}{host}{u.path}" + (f"?{query}" if u.query else "")
+                                            + (f"#{u.fragment}" if u.fragment else ""))
+
+
+def failure(e: BaseException, url: str) -> str:
+    """Why the storage at ``url`` failed, on one line: the driver's own words (wrong password, no server, no
+    database), with ``url``'s passwords hidden wherever they appear."""
+    while (inner := getattr(e, "orig", None) or e.__cause__ or e.__context__) is not None:
+        e = inner  # the innermost cause: sqlalchemy's and Optuna's wrappers only repeat it
+    message = " ".join(f"{type(e).__name__}: {e}".replace(url, hidden(url)).split())
+    try:
+        for password in passwords(url):
+            for shown in (password, quote(password, safe=""), unquote(password)):
+                message = message.replace(shown, "***")
+    except ValueError:
+        message = "(its message is not shown: the URL cannot be read, and may hold a password)"
+    return message
 
 
 def storage_url(reports_dir=None) -> str:
     """Where studies live: ``$A1_SEARCH_STORAGE``, else ``search.db`` (SQLite) in the reports directory."""
+    from sqlalchemy.engine import URL
+
     url = os.environ.get(STORAGE_ENV, "").strip()
-    return url or f"sqlite:///{paths.reports_dir(reports_dir) / 'search' / 'search.db'}"
+    db = paths.reports_dir(reports_dir) / "search" / "search.db"
+    return url or URL.create("sqlite", database=str(db)).render_as_string()  # quoted: a path may hold % or ?
+
+
+def repair(url: str) -> None:
+    """Move a damaged SQLite study file aside (to ``damaged/`` beside it), saying so, so the search starts anew."""
+    from sqlalchemy.engine import make_url
+
+    if not url.startswith("sqlite:///"):
+        return
+    path = Path(make_url(url).database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        return
+    try:
+        why = sqlite3.connect(path, timeout=60).execute("PRAGMA quick_check").fetchone()[0]  # closed when collected
+    except sqlite3.OperationalError:  # locked by a writer, or unreadable: Optuna's own error will say
+        return
+    except sqlite3.DatabaseError as e:  # not a database, or damaged
+        why = str(e)
+    if why != "ok":
+        aside = path.parent / "damaged" / path.name
+        aside.parent.mkdir(exist_ok=True)
+        os.replace(path, aside)
+        warnings.warn(f"study file {path} is damaged ({why}); moved to {aside}, and the search starts anew",
+                      stacklevel=2)
 
 
 def storage(url: str) -> optuna.storages.RDBStorage:
     """An Optuna storage at ``url``; SQLite waits for its other writers instead of failing."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}}
                                           if url.startswith("sqlite") else {})
     except Exception as e:  # its message may repeat the URL, with the password
-        raise RuntimeError(f"cannot open the search storage {hidden(url)} ({type(e).__name__})") from None
+        raise RuntimeError(f"cannot open the search storage {hidden(url)}: {failure(e, url)}") from None
 
 
 def study_name(space: Space, common: dict, seed: int, pruner: str, trials_per_round: int, data_files: dict) -> str:
@@ -129,16 +186,29 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
             "none": optuna.pruners.NopPruner()}[name]
 
 
-def open_study(url: str, name: str, seed: int, pruner: str) -> optuna.Study:
-    """The study ``name`` at ``url``, created if missing (by this process or another at the same moment)."""
+def open_study(url: str, name: str) -> optuna.Study:
+    """The study ``name`` at ``url``, created if missing (by this process or another at the same moment).
+
+    A damaged SQLite file is moved aside first; a storage that cannot be reached fails at once, saying why.
+    """
+    from sqlalchemy import create_engine
+
+    repair(url)
+    try:
+        if urlsplit(url).netloc.count("@") > 1:  # the driver would take the rest of the password for the host
+            raise ValueError("its user name or password holds an @: write it as %40")
+        engine = create_engine(url)
+        engine.connect().close()
+        engine.dispose()
+    except Exception as e:
+        raise RuntimeError(f"cannot open the search storage {hidden(url)}: {failure(e, url)}") from None
     for attempt in range(5):  # two processes creating a fresh database's tables at once: one may lose the race
         try:
             return optuna.create_study(storage=storage(url), study_name=name, direction="maximize",
-                                       load_if_exists=True, pruner=make_pruner(pruner),
-                                       sampler=optuna.samplers.TPESampler(seed=seed))
+                                       load_if_exists=True)
         except Exception as e:
             if attempt == 4:
-                raise RuntimeError(f"cannot open study {name} in {hidden(url)} ({type(e).__name__})") from None
+                raise RuntimeError(f"cannot open study {name} in {hidden(url)}: {failure(e, url)}") from None
             time.sleep(0.5 + attempt)
 
 
@@ -147,26 +217,45 @@ def owner() -> str:
 
 
 def fail_abandoned(study: optuna.Study) -> list[int]:
-    """Mark failed the trials left running by processes of this machine that are gone, and those a process
-    died before naming itself the owner of; return their numbers."""
+    """Mark failed, and ``killed``, the trials left running by processes of this machine that are gone; return
+    their numbers. Their slots are then missing, and drawn again: the same configurations."""
     host, failed = socket.gethostname(), []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         where, _, pid = t.user_attrs.get("owner", ":").rpartition(":")
-        unowned = "owner" not in t.user_attrs and time.time() - t.datetime_start.timestamp() > UNOWNED_SECONDS
-        if unowned or where == host and pid.isdigit() and not files.alive(int(pid)):
-            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-            failed.append(t.number)
+        if where == host and pid.isdigit() and not files.alive(int(pid)):
+            try:  # another process may be marking it too: only one tell succeeds
+                study._storage.set_trial_user_attr(t._trial_id, KILLED, True)
+                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+                failed.append(t.number)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass
     return failed
 
 
-def _trial(url: str, name: str, pruner: str, trial_id: int, cfg: RunConfig, source: tuple) -> tuple:
-    """Train trial ``trial_id``'s run (in a worker), reporting validation accuracy after every epoch.
+def in_memory(name: str, history: list[optuna.trial.FrozenTrial], **kwargs) -> optuna.Study:
+    """A study in memory holding ``history``: all that a trial's draws and its pruning may depend on."""
+    study = optuna.create_study(study_name=name, direction="maximize", **kwargs)
+    study.add_trials(history)
+    return study
 
-    Returns its state (``complete``, ``pruned`` or ``failed``), final validation accuracy, and the run if complete.
+
+def draw(name: str, space: Space, common: dict, seed: int, slot: int, history: list) -> tuple[RunConfig, dict, dict]:
+    """Slot ``slot``'s configuration, parameters and distributions: drawn by TPE from ``history`` alone (the
+    finished trials of the earlier rounds, by slot), seeded by the search's seed and the slot."""
+    sampler = optuna.samplers.TPESampler(seed=int(np.random.SeedSequence([seed, slot]).generate_state(1)[0]))
+    trial = in_memory(name, history, sampler=sampler).ask()
+    cfg = suggest(trial, space, **common)
+    return cfg, trial.params, trial.distributions
+
+
+def _trial(name: str, pruner: str, history: list, cfg: RunConfig, source: tuple) -> tuple:
+    """Train a trial's run (in a worker), judged after every epoch against ``history`` alone.
+
+    Returns its state (``complete``, ``pruned`` or ``fail``: diverged), the validation accuracy after each
+    share of its epochs (in percent) and the run if complete.
     """
     exit_with_parent()
-    study = optuna.load_study(study_name=name, storage=storage(url), pruner=make_pruner(pruner))
-    trial = optuna.Trial(study, trial_id)
+    trial = in_memory(name, history, pruner=make_pruner(pruner)).ask()
     stop = threading.Event()
 
     def report(history: dict) -> None:
@@ -176,68 +265,80 @@ def _trial(url: str, name: str, pruner: str, trial_id: int, cfg: RunConfig, sour
             stop.set()
 
     r = train_run(cfg, cached_dataset(*source, cfg.val_size, cfg.normalize, cfg.dtype), on_epoch=report, stop=stop)
+    values = trial.study.trials[-1].intermediate_values
     if r.diverged or not r.history["val_acc"]:
-        return "failed", None, None
+        return "fail", values, None
     if stop.is_set() and len(r.history["epoch"]) < cfg.n_epochs:
-        return "pruned", r.history["val_acc"][-1], None
-    return "complete", r.history["val_acc"][-1], r
+        return "pruned", values, None
+    return "complete", values, r
 
 
-def first_trials(trials: list[optuna.trial.FrozenTrial], n_trials: int) -> list[optuna.trial.FrozenTrial]:
-    """The trials, by number, up to the ``n_trials``-th complete or pruned one (all of them if there are fewer)."""
-    first, counted = [], 0
+def first_trials(trials: list[optuna.trial.FrozenTrial], n_trials: int) -> tuple[list, int | None]:
+    """The search's trials, by slot (for each, the first not killed), up to the ``n_trials``-th complete or
+    pruned one, or the ``n_trials``-th failed one; and the first slot not yet finished (None if none is left)."""
+    by_slot: dict[int, optuna.trial.FrozenTrial] = {}
     for t in sorted(trials, key=lambda t: t.number):
-        if counted == n_trials:
-            break
+        if SLOT in t.user_attrs and KILLED not in t.user_attrs:
+            by_slot.setdefault(t.user_attrs[SLOT], t)
+    first, counted, failed = [], 0, 0
+    for slot in itertools.count():
+        if n_trials in (counted, failed):
+            return first, None
+        t = by_slot.get(slot)
+        if t is None or not t.state.is_finished():
+            return first, slot
         first.append(t)
         counted += t.state in COUNTED
-    return first
+        failed += t.state == optuna.trial.TrialState.FAIL
 
 
 def search(experiments: Experiments, space: Space, n_trials: int, seed: int, pruner: str, common: dict,
            reports_dir=None, *, trials_per_round: int) -> optuna.Study:
-    """This search's first ``n_trials`` complete or pruned trials (and the failed ones among them), as a study.
+    """This search's trials (:func:`first_trials`), in slot order, as a study in memory.
 
-    The trials are those stored and rounds of ``trials_per_round`` new ones (a round's trials do not
-    see each other, so the size of a round decides the search; the worker processes of ``experiments``
-    only decide how many train at once), until there are that many; trials among them that another
-    process is training are waited for. So the study returned is the same whatever
-    else the stored study holds (more trials asked for earlier, or by a report
-    running at the same time). A complete trial's run goes to the run store, where
-    the retraining of the chosen configuration finds its first seed.
+    Rounds are the slots ``[k * trials_per_round, (k + 1) * trials_per_round)``; the worker processes of
+    ``experiments`` only decide how many of a round train at once, and slots that another process is
+    training are waited for. A complete trial's run goes to the run store, where the retraining of the
+    chosen configuration finds its first seed; ``experiments.n_trained`` counts the trials trained.
     """
     url = storage_url(reports_dir)
-    study = open_study(url, study_name(space, common, seed, pruner, trials_per_round, experiments.provenance["files"]),
-                       seed, pruner)
+    study = open_study(url, study_name(space, common, seed, pruner, trials_per_round, experiments.provenance["files"]))
     workers = effective_n_jobs(experiments.n_jobs)
     while True:
         fail_abandoned(study)
-        first = first_trials(study.get_trials(deepcopy=False), n_trials)
-        running = sum(t.state == optuna.trial.TrialState.RUNNING for t in first)
-        missing = n_trials - sum(t.state in COUNTED for t in first) - running
-        if missing <= 0 and not running:
+        trials = study.get_trials(deepcopy=False)
+        first, slot = first_trials(trials, n_trials)
+        if slot is None:
             break
-        if missing <= 0:  # another process is training the last of them
+        start = slot - slot % trials_per_round
+        history = first[:start]
+        taken = {t.user_attrs.get(SLOT) for t in trials if KILLED not in t.user_attrs}
+        counted = sum(t.state in COUNTED for t in first)
+        todo = [s for s in range(slot, min(start + trials_per_round, slot + n_trials - counted))
+                if s not in taken][:workers]  # as many as train at once: another process may take the others
+        if not todo:  # other processes are training the rest of this round
             time.sleep(1)
             continue
         asked = []
-        for _ in range(min(trials_per_round, missing)):
-            # each trial's draws depend on its number and the finished trials only, not on when it was asked
-            study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False)))
-            trial = study.ask()
-            trial.set_user_attr("owner", owner())
-            asked.append((trial, suggest(trial, space, **common)))
+        for s in todo:
+            cfg, params, distributions = draw(study.study_name, space, common, seed, s, history)
+            asked.append((optuna.Trial(study, study._storage.create_new_trial(  # with its slot and owner at once
+                study._study_id, optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING, params=params,
+                                                           distributions=distributions,
+                                                           user_attrs={SLOT: s, "owner": owner()}))), cfg))
         outcomes = Parallel(n_jobs=min(workers, len(asked)))(
-            delayed(_trial)(url, study.study_name, pruner, t._trial_id, cfg, experiments.source) for t, cfg in asked)
-        for (trial, cfg), (state, value, run) in zip(asked, outcomes):
+            delayed(_trial)(study.study_name, pruner, history, cfg, experiments.source) for _, cfg in asked)
+        for (trial, cfg), (state, values, run) in zip(asked, outcomes):
             if run is not None:
                 experiments.store.save(experiments.key(cfg), run)
-            study.tell(trial.number, value if state == "complete" else None,
-                       state={"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED,
-                              "failed": optuna.trial.TrialState.FAIL}[state])
-    view = optuna.create_study(study_name=study.study_name, direction="maximize")  # in memory
-    view.add_trials(first)
-    return view
+            for step, value in values.items():
+                trial.report(value, step)
+            if state == "fail":
+                trial.set_user_attr(DIVERGED, True)
+            study.tell(trial, values[max(values)] if state == "complete" else None,
+                       state=optuna.trial.TrialState[state.upper()])
+        experiments.n_trained += len(asked)
+    return in_memory(study.study_name, first)
 
 
 def config_of(trial: optuna.trial.FrozenTrial, space: Space, **common) -> RunConfig:
@@ -246,13 +347,15 @@ def config_of(trial: optuna.trial.FrozenTrial, space: Space, **common) -> RunCon
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
-    """Trials of a :func:`search` by state (complete, pruned, failed), the epochs the finished ones trained
-    and the epochs they would have trained unpruned."""
+    """Trials of a :func:`search` by state (complete, pruned, failed), the failed ones that diverged (all: a
+    killed trial is trained again), the epochs the finished ones trained and the epochs they would have trained
+    unpruned."""
     S = optuna.trial.TrialState
     trials = study.get_trials(deepcopy=False)
     finished = [t for t in trials if t.state in COUNTED]
     return {**{name: sum(t.state == state for t in trials) for name, state in
                (("complete", S.COMPLETE), ("pruned", S.PRUNED), ("failed", S.FAIL))},
+            "diverged": sum(t.state == S.FAIL and DIVERGED in t.user_attrs for t in trials),
             "epochs": sum(len(t.intermediate_values) for t in finished),
             "epochs_asked": sum(t.params["n_epochs"] for t in finished)}
 
@@ -294,7 +397,7 @@ def selected(study: optuna.Study) -> optuna.trial.FrozenTrial:
     """The complete trial with the best final validation accuracy (the first of equals). Never the test set."""
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
-        raise RuntimeError("no trial of the search finished: nothing to choose")
+        raise RuntimeError("no trial of the search finished: nothing to choose" if not counts(study)["diverged"] else
+                           f"no trial of the search finished: all {counts(study)['diverged']} diverged (their cost "
+                           "became infinite or NaN); lower the learning rates it draws (search_eta)")
     return min(complete, key=lambda t: (-t.value, t.number))
-
-
