@@ -98,3 +98,20 @@ def test_text_and_code_are_read_back_by_pandoc_as_the_value():
         assert [b["t"] for b in (paragraph, inline_code, cell)] == ["Para", "Para", "Plain"], value
         assert shown(paragraph["c"]) == f"Path: {expected}.", value
         assert shown(cell["c"]) == " ".join(shown(inline_code["c"]).split()) == expected, value
+
+
+def test_printed_text_is_one_code_block_whatever_backticks_it_holds():
+    # a section's printed lines, holding fences of their own and markup, through the report's Markdown and pandoc
+    import nbformat
+
+    from assignment1.report import render
+
+    printed = "a ``` fence\n````\n<script>alert(1)</script> $x$ *e*"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text=printed + "\n")])])
+    (kind, markdown), = render._blocks(nb, show_code=False)
+    ast = json.loads(subprocess.run([pypandoc.get_pandoc_path(), "--from", "markdown", "--to", "json"],
+                                    input=markdown, capture_output=True, text=True, check=True).stdout)
+    # one code block showing exactly the printed text
+    assert [b["t"] for b in ast["blocks"]] == ["CodeBlock"]
+    assert ast["blocks"][0]["c"][1] == printed

@@ -43,6 +43,12 @@ def _is_table(text: str) -> bool:
     return text.lstrip().startswith("|")
 
 
+def _fenced(text: str, language: str = "") -> str:
+    """``text`` as a fenced code block, its fence longer than any run of backticks inside (which would end it)."""
+    fence = "`" * max(3, 1 + max(map(len, re.findall("`+", text)), default=0))
+    return f"{fence}{language}\n{text}\n{fence}"
+
+
 def _blocks(nb: nbformat.NotebookNode, show_code: bool) -> list[tuple[str, object]]:
     """The document in order, as ``("md", text)``, ``("table", text)``, ``("image", (png, width in inches))``."""
     out: list[tuple[str, object]] = []
@@ -53,10 +59,10 @@ def _blocks(nb: nbformat.NotebookNode, show_code: bool) -> list[tuple[str, objec
         if cell.cell_type != "code":
             continue
         if show_code and cell.source.strip():
-            out.append(("md", f"```python\n{cell.source.strip()}\n```"))
+            out.append(("md", _fenced(cell.source.strip(), "python")))
         for o in cell.get("outputs", []):
             if o.output_type == "stream" and o.name == "stdout" and o.text.strip():
-                out.append(("md", f"```\n{o.text.rstrip()}\n```"))
+                out.append(("md", _fenced(o.text.rstrip())))
             elif o.output_type in ("display_data", "execute_result"):
                 data = o.get("data", {})
                 if "text/markdown" in data:
