@@ -324,14 +324,14 @@ def prepare(data_dir: str | os.PathLike, url: str | None = None, md5: str | None
         _remove_leftovers(directory)
         return _prepare(directory, url, md5, progress, notify)
     except (DataError, OSError) as e:
-        lock.unlink(missing_ok=True)
+        files.release(lock)
         _remove(created)
         if isinstance(e, OSError):
             raise _write_error(e, directory, "preparing the data") or DataError(f"cannot prepare {directory} ({e})") \
                 from e
         raise
     finally:
-        lock.unlink(missing_ok=True)
+        files.release(lock)
 
 
 def _as_it_is(directory: Path, url: str | None, md5: str | None) -> tuple[dict | None, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from collections.abc import Callable
@@ -43,33 +44,65 @@ def alive(pid: int) -> bool:
     return True
 
 
+#: The claims this process holds: path -> the open file its lock is on; changed under ``_claiming``.
+_claims: dict[Path, int] = {}
+_claiming = threading.Lock()
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (not deleted, nor replaced by a new claim)."""
+    try:
+        here, there = os.stat(path), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def claim(path: Path) -> bool:
+    """Lock ``path`` (created if need be) for this process, unless another holds it; False then.
+
+    The lock is the kernel's (``flock``): it ends with its holder, so the claim of a process that died
+    is free to take, and two processes cannot both take it. The file holds the holder's id, for messages
+    (:func:`holder`). End a claim with :func:`release`.
+    """
+    path = Path(path)
+    with _claiming:
+        for stale in [p for p, fd in _claims.items() if not _names(p, fd)]:  # released by deleting the file
+            os.close(_claims.pop(stale))
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            if _names(path, fd):
+                break
+            os.close(fd)  # its holder released it between our open and our lock: ours is on a deleted file
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        _claims[path] = fd
+        return True
+
+
+def release(path: Path) -> None:
+    """End this process's claim of ``path`` (if it holds one): delete the file, then unlock it."""
+    with _claiming:
+        fd = _claims.pop(Path(path), None)
+        if fd is not None:
+            # deleted while still locked: a process that opened it meanwhile finds it gone once it has the lock
+            if _names(path, fd):
+                Path(path).unlink()
+            os.close(fd)
+
+
 def holder(path: Path) -> int | None:
-    """The live process whose id the file at ``path`` holds, or None (no file, or its process is gone)."""
+    """The live process whose id the claim at ``path`` holds, or None (no claim, or its process is gone)."""
     try:
         pid = int(Path(path).read_text())
     except (OSError, ValueError):
         return None
     return pid if alive(pid) else None
-
-
-def claim(path: Path) -> bool:
-    """Create ``path`` holding this process's id, unless a live process holds it; a dead one's is taken over."""
-    path = Path(path)
-    # written whole first, then linked into place: whoever sees the claim sees whose it is
-    mine = path.with_name(f".{path.name}.{threading.get_ident()}.{os.getpid()}.tmp")
-    mine.write_text(str(os.getpid()))
-    try:
-        for _ in range(2):
-            try:
-                os.link(mine, path)
-                return True
-            except FileExistsError:
-                if holder(path) is not None:
-                    return False
-                path.unlink(missing_ok=True)  # its process is gone: take the claim over
-        return False
-    finally:
-        mine.unlink()
 
 
 def remove_orphans(directory: Path) -> None:
@@ -79,5 +112,5 @@ def remove_orphans(directory: Path) -> None:
         if not (writer.isdigit() and alive(int(writer))):
             tmp.unlink(missing_ok=True)
     for claimed in Path(directory).glob(".*.claim"):
-        if holder(claimed) is None:
-            claimed.unlink(missing_ok=True)
+        if claim(claimed):  # nobody holds it
+            release(claimed)

@@ -371,9 +371,11 @@ def test_a_live_fetch_keeps_its_extraction_and_the_next_removes_it_once_it_is_go
     (data_dir / ".extract-live" / fetch.BATCH_DIR).mkdir(parents=True)
     (data_dir / ".extract-live" / fetch.BATCH_DIR / "data_batch_1").write_bytes(b"half")
     # a live process holds the lock, as a fetch does while it extracts
-    holder = subprocess.Popen(["sleep", "60"])
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from assignment1 import files; "
+                               "files.claim(sys.argv[1]); print(flush=True); time.sleep(60)",
+                               data_dir / ".prepare.lock"], stdout=subprocess.PIPE, env=run_env())
     try:
-        (data_dir / ".prepare.lock").write_text(str(holder.pid))
+        holder.stdout.readline()  # it holds the lock
         waiting = subprocess.Popen([sys.executable, "-m", "assignment1", "fetch", "--url", path.as_uri(), "--md5", md5,
                                     "--data-dir", str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, env=run_env())

@@ -1,7 +1,12 @@
 """The package's three layers, read from its imports: the assignment, experiments on it, the report."""
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
+
+from conftest import run_env
 
 PACKAGE = Path(__file__).resolve().parent.parent / "assignment1"
 LAYERS = {"assignment1": 0, "assignment1.experiments": 1, "assignment1.report": 2}
@@ -46,10 +51,31 @@ def test_no_two_modules_share_a_name():
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
 
 
-def test_the_check_sees_upward_imports_in_every_form():
-    model, runs = PACKAGE / "model.py", PACKAGE / "experiments" / "runs.py"
-    assert upward(model, "from .experiments import runs") == ["assignment1.experiments", "assignment1.experiments.runs"]
-    assert upward(model, "import assignment1.report.runner") == ["assignment1.report.runner"]
-    assert upward(runs, "from ..report.section import start") == ["assignment1.report.section",
-                                                                  "assignment1.report.section.start"]
-    assert upward(runs, "from .. import config, train") == [] and upward(runs) == []
+#: Imports each layer's modules in turn in a fresh interpreter, printing the modules of the layers above it
+#: that are loaded then, and at the end whether matplotlib's settings are still those of matplotlib alone.
+IMPORT_EACH_LAYER = """
+import importlib, json, sys
+import matplotlib
+settings = dict(matplotlib.rcParams)
+layers = json.loads(sys.argv[1])
+for i, modules in enumerate(layers):
+    for m in modules:
+        importlib.import_module(m)
+    above = {m for later in layers[i + 1:] for m in later}
+    print(json.dumps(sorted(above & set(sys.modules))))
+print(json.dumps(sorted(k for k, v in matplotlib.rcParams.items() if settings[k] != v)))
+"""
+
+
+def test_importing_a_layer_loads_none_above_it_and_changes_no_setting():
+    modules = [module_name(p) for p in sorted(PACKAGE.rglob("*.py")) if p.name != "__main__.py"]
+    layers = [[m for m in modules if layer(m) == level] for level in sorted(set(LAYERS.values()))]
+    assert all(len(modules) > 3 for modules in layers)
+    r = subprocess.run([sys.executable, "-c", IMPORT_EACH_LAYER, json.dumps(layers)], capture_output=True,
+                       text=True, env=run_env(), timeout=300)
+    assert r.returncode == 0, r.stderr
+    # Python's own view of the imports: no module of a higher layer loaded by a lower one
+    *loaded_above, changed = map(json.loads, r.stdout.splitlines())
+    assert loaded_above == [[]] * len(layers)
+    # and matplotlib's global settings as they were: figures take their style only as they are drawn
+    assert changed == []

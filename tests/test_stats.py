@@ -4,7 +4,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from assignment1.experiments import stats
+from assignment1 import plots
+from assignment1.experiments import findings, stats
 from assignment1.report import tables
 
 
@@ -15,6 +16,35 @@ def test_mean_std_by_hand():
     assert s["std"] == pytest.approx(0.02)
     assert stats.mean_std([0.5]) == {"mean": 0.5, "std": None, "n": 1}
     assert stats.mean_std([])["n"] == 0
+
+
+def test_curves_and_tables_take_one_mean_and_std_over_the_runs():
+    # three runs, one of which stopped after 4 of 6 epochs (diverged)
+    rng = np.random.default_rng(0)
+    values = rng.uniform(0.1, 2.0, size=(3, 6))
+    values[2, 4:] = np.nan
+    runs = [SimpleNamespace(history={"val_loss": list(v[~np.isnan(v)])}) for v in values]
+    epochs, mean, std = plots.curve_stats(runs, "val_loss")
+    # numpy's nan-aware mean and sample std (ddof 1) over the runs that reached each epoch
+    assert list(epochs) == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_allclose(mean, np.nanmean(values, axis=0), rtol=1e-14)
+    np.testing.assert_allclose(std, np.nanstd(values, axis=0, ddof=1), rtol=1e-14)
+    # the tables' summary and the findings' final value are the same numbers
+    last = stats.mean_std(values[:, 3])
+    assert last["n"] == 3 and last["mean"] == mean[3] and last["std"] == std[3]
+    assert findings.final(runs, "val_loss") == pytest.approx(np.mean([v[~np.isnan(v)][-1] for v in values]),
+                                                             rel=1e-14)
+    # one run: no spread in a table, a band of zero width in a figure
+    assert plots.curve_stats(runs[:1], "val_loss")[2].tolist() == [0.0] * 6
+
+
+def test_mcnemar_exact_is_the_two_sided_binomial_test():
+    # every split of up to 60 discordant pairs, against the binomial sum written out
+    for n in range(1, 61):
+        for b in range(n + 1):
+            a_right = np.array([True] * b + [False] * (n - b))
+            exact = min(1.0, 2 * sum(math.comb(n, k) for k in range(min(b, n - b) + 1)) / 2**n)
+            assert stats.mcnemar_exact(a_right, ~a_right)["p"] == pytest.approx(exact, rel=1e-12, abs=0)
 
 
 def test_mcnemar_exact_on_a_known_table():

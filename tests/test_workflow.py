@@ -54,19 +54,29 @@ def test_make_clean_keeps_the_stored_runs_and_the_search_and_says_so(project):
 
 
 @pytest.fixture
-def live_process():
-    """The id of a process that lives for the test, as a report runner would."""
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    yield sleeper.pid
-    sleeper.kill()
-    sleeper.wait()
+def live_runner():
+    """Holds a report's lock as a live report runner does (assignment1.files.claim); returns its process id."""
+    holders = []
+
+    def hold(lock):
+        holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from assignment1 import files; "
+                                   "files.claim(sys.argv[1]); print(flush=True); time.sleep(120)", str(lock)],
+                                  stdout=subprocess.PIPE, env=run_env())
+        holder.stdout.readline()  # it holds the lock
+        holders.append(holder)
+        return holder.pid
+
+    yield hold
+    for holder in holders:
+        holder.kill()
+        holder.wait()
 
 
 @pytest.mark.parametrize("held", ["quick", "."], ids=["a quick report", "the full report"])
-def test_make_clean_deletes_nothing_of_a_report_a_live_runner_holds(project, live_process, held):
-    # the runner's lock, as assignment1.files.claim writes it, naming a process that is alive
+def test_make_clean_deletes_nothing_of_a_report_a_live_runner_holds(project, live_runner, held):
+    # the runner's lock, held by a process that is alive
     reports = project / "reports"
-    (reports / held / ".report.lock").write_text(str(live_process))
+    live_process = live_runner(reports / held / ".report.lock")
     before = {p: p.read_bytes() for p in reports.rglob("*") if p.is_file()}
     r = make("clean", f"PY={sys.executable}", cwd=project, A1_REPORTS_DIR=reports)
     assert r.returncode == 0, r.stderr

@@ -56,6 +56,7 @@ def png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+@plots.styled
 def live_curves(history: dict | None, earlier: list[dict], n_epochs: int | None = None) -> Figure:
     """Loss, cost and accuracy, training (solid) and validation (dashed): ``history`` bold, ``earlier`` thin.
 

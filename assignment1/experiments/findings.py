@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data import template_image
+from ..plots import mean_std
 from .store import RunResult
 
 #: Relative error of the whole gradient below which finite differences explain the gap (float64, h ~ 1e-5).
@@ -29,8 +30,7 @@ OVERSHOOT_RATIO = 3.0
 
 def final(runs: Sequence[RunResult], key: str) -> float:
     """Mean over ``runs`` of the last recorded value of ``history[key]`` (nan if no run recorded one)."""
-    last = [r.history[key][-1] for r in runs if r.history[key]]
-    return sum(last) / len(last) if last else float("nan")
+    return mean_std([r.history[key][-1] for r in runs if r.history[key]])[0]
 
 
 def roughness(runs: Sequence[RunResult], key: str) -> float:

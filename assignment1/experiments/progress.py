@@ -22,8 +22,8 @@ from pathlib import Path
 from joblib import cpu_count
 from tqdm import tqdm
 
+from .. import files
 from ..config import RunConfig
-from ..files import write_atomic
 
 PROGRESS_ENV = "A1_PROGRESS_DIR"
 
@@ -39,23 +39,20 @@ def training_slot(poll: float = 0.1):
 
     The report runs two sections at a time, each with a worker per core; more training processes
     than cores would only slow each other down, while a section that starts its kernel, draws or
-    waits leaves its core to the other's runs. A slot is ``<directory>/.slot-<i>`` locked with
-    ``flock``, which the system releases if its holder dies.
+    waits leaves its core to the other's runs. A slot is ``<directory>/.slot-<i>``, claimed
+    (:func:`assignment1.files.claim`): its claim ends if its holder dies.
     """
     directory = named_directory()
-    if directory is None or os.name != "posix":
+    if directory is None:
         yield
         return
-    import fcntl
-
     while True:
-        for i in range(cpu_count()):
-            with open(Path(directory) / f".slot-{i}", "a") as slot:
+        for slot in (Path(directory) / f".slot-{i}" for i in range(cpu_count())):
+            if files.claim(slot):
                 try:
-                    fcntl.flock(slot, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-                yield
+                    yield
+                finally:
+                    files.release(slot)
                 return
         time.sleep(poll)
 
@@ -85,7 +82,7 @@ class ProgressFile:
         self.total, self.label = cfg.n_epochs, run_label(cfg)
 
     def __call__(self, history: dict) -> None:
-        write_atomic(self.path, f"{len(history['epoch'])} {self.total} {self.label}")
+        files.write_atomic(self.path, f"{len(history['epoch'])} {self.total} {self.label}")
 
     def close(self) -> None:
         self.path.unlink(missing_ok=True)

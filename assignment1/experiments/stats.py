@@ -9,26 +9,22 @@ here are the records of the report's tables (``summary.json``).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from scipy.stats import binom
-from scipy.stats import t as student_t
+from scipy.stats import binomtest, ttest_rel
 
+from .. import plots
 from .store import RunResult
 
 METRICS = ("loss", "cost", "acc")
 
 
 def mean_std(values: Sequence[float]) -> dict:
-    """``{"mean", "std", "n"}`` of ``values``; ``std`` is the sample std (ddof 1), None for one value."""
-    xs = [float(v) for v in values]
-    n = len(xs)
-    if n == 0:
-        return {"mean": None, "std": None, "n": 0}
-    mean = math.fsum(xs) / n
-    std = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else None
-    return {"mean": mean, "std": std, "n": n}
+    """``{"mean", "std", "n"}`` of ``values`` (:func:`assignment1.plots.mean_std`); None where it is undefined."""
+    mean, std, n = plots.mean_std(values)
+    return {"mean": mean if n else None, "std": std if n > 1 else None, "n": n}
 
 
 def mcnemar_exact(correct_a, correct_b) -> dict:
@@ -36,9 +32,8 @@ def mcnemar_exact(correct_a, correct_b) -> dict:
 
     ``correct_a, correct_b: (n,)`` booleans: whether each model got each example
     right. Only discordant pairs count: ``b`` = A right and B wrong, ``c`` = A wrong
-    and B right. Under the null hypothesis (equal error rates) ``b ~ Binomial(b + c, 1/2)``;
-    the two-sided p-value is ``min(1, 2 P(X <= min(b, c)))``.
-    Returns ``{"b", "c", "p"}``.
+    and B right. Under the null hypothesis (equal error rates) ``b ~ Binomial(b + c, 1/2)``:
+    a two-sided exact binomial test. Returns ``{"b", "c", "p"}``.
     """
     a = np.asarray(correct_a, dtype=bool)
     b_ = np.asarray(correct_b, dtype=bool)
@@ -46,8 +41,7 @@ def mcnemar_exact(correct_a, correct_b) -> dict:
         raise ValueError(f"paired predictions must have the same shape, got {a.shape} and {b_.shape}")
     b = int(np.sum(a & ~b_))
     c = int(np.sum(~a & b_))
-    p = 1.0 if b + c == 0 else min(1.0, 2.0 * float(binom.cdf(min(b, c), b + c, 0.5)))
-    return {"b": b, "c": c, "p": p}
+    return {"b": b, "c": c, "p": float(binomtest(b, b + c).pvalue) if b + c else 1.0}
 
 
 def paired_t(values_a: Sequence[float], values_b: Sequence[float]) -> dict:
@@ -60,18 +54,17 @@ def paired_t(values_a: Sequence[float], values_b: Sequence[float]) -> dict:
     b = np.asarray(values_b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"paired values must have the same length, got {a.size} and {b.size}")
-    d = b - a
-    n = d.size
-    out = {"n": n, "mean_diff": float(d.mean()) if n else None,
-           "std_diff": float(d.std(ddof=1)) if n > 1 else None, "t": None, "p": None}
-    if n > 1:
-        if out["std_diff"] == 0:
-            out.update(t=0.0 if out["mean_diff"] == 0 else math.copysign(math.inf, out["mean_diff"]),
-                       p=1.0 if out["mean_diff"] == 0 else 0.0)
-        else:
-            t = out["mean_diff"] / (out["std_diff"] / math.sqrt(n))
-            out.update(t=float(t), p=float(2 * student_t.sf(abs(t), n - 1)))
-    return out
+    d = mean_std(b - a)
+    out = {"n": d["n"], "mean_diff": d["mean"], "std_diff": d["std"], "t": None, "p": None}
+    if d["n"] < 2:
+        return out
+    if d["std"] == 0:  # scipy's t would be 0/0 or ±inf/nan: the same gain for every seed, or none
+        m = d["mean"]
+        return {**out, "t": math.copysign(math.inf, m) if m else 0.0, "p": 0.0 if m else 1.0}
+    with warnings.catch_warnings():  # the same gain for every seed up to rounding: scipy warns, the t stands
+        warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
+        t = ttest_rel(b, a)
+    return {**out, "t": float(t.statistic), "p": float(t.pvalue)}
 
 
 def compare_runs(runs_a: Sequence, runs_b: Sequence, y: np.ndarray, alpha: float = 0.05) -> dict:

@@ -135,7 +135,7 @@ class RunStore:
         return files.claim(self.directory / f".{key}.claim")
 
     def release(self, key: str) -> None:
-        (self.directory / f".{key}.claim").unlink(missing_ok=True)
+        files.release(self.directory / f".{key}.claim")
 
 
 def read(path: Path) -> RunResult:

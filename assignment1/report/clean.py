@@ -69,7 +69,7 @@ def clean(reports: Path) -> tuple[list[str], list[str]]:
             _delete(entry)
     finally:
         if not full_held:
-            full_lock.unlink(missing_ok=True)
+            files.release(full_lock)
     if full_held:
         said.insert(0, _held(f"the full report in {reports}", full_lock))
     if (reports / "search").exists():
