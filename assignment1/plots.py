@@ -5,12 +5,16 @@ returns it (a :class:`~assignment1.train.TrainResult`, or a stored run of the re
 
 Every figure is at most :data:`MAX_WIDTH` inches wide, the width of the report's
 text on A4 and Letter, so it prints at its own size, and no text in it is smaller
-than :data:`MIN_FONT` points. In a notebook, figures are PNGs at twice the screen
-resolution ("retina"): sharp on screen, and 200 pixels per inch on paper.
+than :data:`MIN_FONT` points. Each figure takes :data:`STYLE` as it is drawn
+(:func:`styled`); matplotlib's global settings are left alone. The report's
+notebooks show figures as PNGs at twice the screen resolution ("retina"): sharp
+on screen, and 200 pixels per inch on paper.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 
 import matplotlib
@@ -28,18 +32,30 @@ STYLE = {"figure.dpi": 100, "font.size": 8, "axes.titlesize": 8, "axes.labelsize
          "ytick.labelsize": 7, "legend.fontsize": 7, "figure.titlesize": 9}
 
 
-def _retina_in_notebooks() -> None:
-    try:
-        from IPython import get_ipython
-        from matplotlib_inline.backend_inline import set_matplotlib_formats
-    except ImportError:
-        return
-    if get_ipython() is not None:
-        set_matplotlib_formats("retina")
+def styled(draw):
+    """``draw`` making its figure in :data:`STYLE`, leaving matplotlib's global settings as they were."""
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        with matplotlib.rc_context(STYLE):
+            fig = draw(*args, **kwargs)
+        for ax in fig.axes:  # ticks are made, and spaced by their labels' size, when it is shown: after the context
+            ax.tick_params("x", labelsize=STYLE["xtick.labelsize"])
+            ax.tick_params("y", labelsize=STYLE["ytick.labelsize"])
+        return fig
+    return drawn
 
 
-matplotlib.rcParams.update(STYLE)
-_retina_in_notebooks()
+def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (ddof 1) and number of ``values`` (one per run, e.g. per seed).
+
+    The mean is nan without values, the std nan with fewer than two; the sums are exactly rounded
+    (``math.fsum``), so the order of the runs does not change them.
+    """
+    xs = [float(v) for v in values]
+    n = len(xs)
+    mean = math.fsum(xs) / n if n else math.nan
+    std = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else math.nan
+    return mean, std, n
 
 
 def _figure(rows: int, cols: int, width: float, height: float) -> tuple[Figure, np.ndarray]:
@@ -49,18 +65,15 @@ def _figure(rows: int, cols: int, width: float, height: float) -> tuple[Figure, 
 
 
 def curve_stats(runs: Sequence, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Epochs, mean and std over ``runs`` of ``history[key]``.
+    """Epochs ``(n,)``, and mean and std ``(n,)`` over ``runs`` of ``history[key]`` (:func:`mean_std`; std 0 where
+    one run reached the epoch).
 
     Runs that stopped early (diverged) contribute to the epochs they completed.
     """
     n = max(len(r.history[key]) for r in runs)
-    values = np.full((len(runs), n), np.nan)
-    for i, r in enumerate(runs):
-        values[i, : len(r.history[key])] = r.history[key]
-    counts = np.sum(~np.isnan(values), axis=0)
-    mean = np.nansum(values, axis=0) / counts
-    std = np.sqrt(np.nansum((values - mean) ** 2, axis=0) / np.maximum(counts - 1, 1))
-    return np.arange(1, n + 1), mean, np.where(counts > 1, std, 0.0)
+    mean, std, count = np.array([mean_std([r.history[key][e] for r in runs if e < len(r.history[key])])
+                                 for e in range(n)]).T
+    return np.arange(1, n + 1), mean, np.where(count > 1, std, 0.0)
 
 
 def _band(ax, runs, key, label, color, linestyle="-"):
@@ -75,6 +88,7 @@ def _epochs_axis(ax) -> None:
     ax.grid(alpha=0.3)
 
 
+@styled
 def history_figure(groups: Sequence[Sequence], titles: Sequence[str], panels=PANELS) -> Figure:
     """One row per group of runs (the seeds of one setting), titled ``titles[i]``, one column per quantity:
     training and validation curves.
@@ -95,6 +109,7 @@ def history_figure(groups: Sequence[Sequence], titles: Sequence[str], panels=PAN
     return fig
 
 
+@styled
 def weights_figure(Ws: Sequence[np.ndarray], titles: Sequence[str], class_names: Sequence[str]) -> Figure:
     """Each ``W: (K, 3072)`` as a row of K class templates, labelled with class names; ``titles`` label the rows."""
     K = Ws[0].shape[0]
@@ -107,10 +122,11 @@ def weights_figure(Ws: Sequence[np.ndarray], titles: Sequence[str], class_names:
             ax.set_yticks([])
         row[0].set_ylabel(title, rotation=0, ha="right", va="center", fontsize=MIN_FONT)
     for k, ax in enumerate(axes[0]):
-        ax.set_title(class_names[k], fontsize=MIN_FONT)
+        ax.set_title(class_names[k], fontsize=MIN_FONT, parse_math=False)  # a name, never TeX: it comes from the data
     return fig
 
 
+@styled
 def p_true_histograms(models: dict[str, tuple[np.ndarray, np.ndarray]], y: np.ndarray, bins: int = 20) -> Figure:
     """Histograms of the probability given to the true class, correct and incorrect test examples apart.
 
@@ -130,6 +146,7 @@ def p_true_histograms(models: dict[str, tuple[np.ndarray, np.ndarray]], y: np.nd
     return fig
 
 
+@styled
 def curves_figure(groups: dict[str, Sequence], key: str = "loss", ylabel: str = "loss") -> Figure:
     """Training (solid) and validation (dashed) ``key`` curves of several models, each in its own panel."""
     fig, axes = _figure(1, len(groups), MAX_WIDTH, 2.4)
@@ -143,6 +160,7 @@ def curves_figure(groups: dict[str, Sequence], key: str = "loss", ylabel: str = 
     return fig
 
 
+@styled
 def confusion_figure(C: np.ndarray, class_names: Sequence[str]) -> Figure:
     """The confusion matrix as rates per true class, with the counts written in."""
     rates = C / np.maximum(C.sum(axis=1, keepdims=True), 1)
@@ -150,8 +168,8 @@ def confusion_figure(C: np.ndarray, class_names: Sequence[str]) -> Figure:
     ax = axes[0, 0]
     im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     K = len(class_names)
-    ax.set_xticks(range(K), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(K), class_names)
+    ax.set_xticks(range(K), class_names, rotation=45, ha="right", parse_math=False)  # names, never TeX
+    ax.set_yticks(range(K), class_names, parse_math=False)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     for i in range(K):
@@ -162,6 +180,7 @@ def confusion_figure(C: np.ndarray, class_names: Sequence[str]) -> Figure:
     return fig
 
 
+@styled
 def search_figure(finals: Sequence[tuple[int, str, float | None]], curves: Sequence[tuple[int, str, Sequence]],
                   importances: dict[str, float]) -> Figure:
     """A search in three panels: each trial's final validation accuracy with the best so far (``finals``:
@@ -195,6 +214,7 @@ def search_figure(finals: Sequence[tuple[int, str, float | None]], curves: Seque
     return fig
 
 
+@styled
 def image_grid(images: np.ndarray, titles: Sequence[str], cols: int = 8) -> Figure:
     """``images: (n, 32, 32, 3)`` uint8 in a grid, each with its title."""
     rows = max(1, -(-len(images) // cols))
@@ -203,5 +223,5 @@ def image_grid(images: np.ndarray, titles: Sequence[str], cols: int = 8) -> Figu
         ax.axis("off")
     for ax, img, title in zip(axes.ravel(), images, titles):
         ax.imshow(img, interpolation="nearest")
-        ax.set_title(title, fontsize=MIN_FONT, linespacing=1.1)
+        ax.set_title(title, fontsize=MIN_FONT, linespacing=1.1, parse_math=False)  # class names, never TeX
     return fig

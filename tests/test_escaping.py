@@ -115,3 +115,24 @@ def test_printed_text_is_one_code_block_whatever_backticks_it_holds():
     # one code block showing exactly the printed text
     assert [b["t"] for b in ast["blocks"]] == ["CodeBlock"]
     assert ast["blocks"][0]["c"][1] == printed
+
+
+def test_class_names_in_figures_are_text_not_tex():
+    # a class name from a user's archive that matplotlib would typeset as math, in each figure that shows names
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from assignment1 import plots
+
+    name = "$\\lambda$ cat"
+    figures = [plots.image_grid(np.zeros((1, 32, 32, 3), np.uint8), [name]),
+               plots.weights_figure([np.zeros((1, 3072))], ["W"], [name]),
+               plots.confusion_figure(np.ones((1, 1), int), [name])]
+    for fig in figures:
+        FigureCanvasAgg(fig).draw()
+        title = next(t for ax in fig.axes for t in (ax.title, *ax.get_xticklabels()) if t.get_text() == name)
+        # the reference: the same string drawn as plain text in the same font, beside it on the same figure
+        plain = fig.text(0, 0, name, fontproperties=title.get_fontproperties(), rotation=title.get_rotation(),
+                         parse_math=False)
+        renderer = fig.canvas.get_renderer()
+        assert title.get_window_extent(renderer).width == pytest.approx(plain.get_window_extent(renderer).width)

@@ -6,6 +6,7 @@ These tests use tools outside Python: Debian's ``chromium`` (driven by Playwrigh
 """
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -180,3 +181,34 @@ def test_no_title_runs_into_other_text(name):
     clashes = [(a.get_text(), b.get_text()) for a in titles if a in boxes for b in boxes
                if b is not a and boxes[a].overlaps(boxes[b])]
     assert not clashes
+
+
+def test_the_reproduction_at_a_glance_as_chromium_shows_it(tiny_report):
+    need("chromium", module="playwright")
+    from playwright.sync_api import sync_playwright
+
+    out, _, _ = tiny_report
+    expected = json.loads((out / "summary.json").read_text())["reproduction"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_context(offline=True).new_page()
+            page.goto((out / "report.html").as_uri())
+            # the first table after the glance's heading, cell by cell as shown, and the text a reader sees
+            rows = page.evaluate("""() => {
+                const h = Array.from(document.querySelectorAll('h1')).find(e => e.textContent.includes('Reproduction'));
+                let e = h; while (e && e.tagName !== 'TABLE') e = e.nextElementSibling;
+                return Array.from(e.querySelectorAll('tbody tr')).map(r => Array.from(r.cells).map(c => c.innerText));
+            }""")
+            text = page.evaluate("document.body.innerText")
+        finally:
+            browser.close()
+    # the glance comes before section 1, and counts what summary.json counts
+    assert text.rindex("Reproduction at a glance") < text.rindex("1 Checking the gradients")  # headings, not contents
+    assert f"{expected['reproduced']} of {expected['numbers']} reference numbers reproduced" in text
+    # one row per reference number, each with its table, setting, reference and verdict as summary.json has them
+    names = {"loss": "loss", "cost": "cost", "acc": "accuracy"}
+    assert [[r[0], r[1], r[2], r[4], r[7]] for r in rows] == [
+        [n["table"], n["setting"], names[n["metric"]], f"{n['reference']:.2f}", n["verdict"]]
+        for n in expected["rows"]]
+    assert len(rows) == 38  # Tables 1, 2 and 3 give 12 numbers each, Table 5 two

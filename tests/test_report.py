@@ -217,6 +217,9 @@ def test_a_partial_rerun_trains_nothing_says_the_same_and_leaves_the_report_alon
     trained = [int(n) for n in re.findall(r"\((\d+) trained now", first.stdout)]
     trials = json.loads((out / "summary.json").read_text())["tables"]["06_search"]["search_trials"]
     assert sum(trained) + trials["complete"] + trials["pruned"] == len(runs) > trials["complete"] > 0
+    # and section 6's line counts the trials its search trained, which no run line does
+    n_trials = trials["complete"] + trials["pruned"] + trials["failed"]
+    assert re.search(rf"06_search: .*\); {n_trials} search trials trained now$", first.stdout, re.M), first.stdout
     # the partial report went to its own place and says what it is; the first report is untouched
     partial = out.parent / "partial-custom"
     assert {name: (out / name).read_bytes() for name in ("report.html", "summary.json")} == before
@@ -244,6 +247,10 @@ def test_a_quick_run_has_its_own_place_and_shows_the_values_it_used(tiny_report)
     used = summary["parameters"]["02_training"]
     assert used["n_epochs"] == 2 and used["seeds"] == [0]
     assert "n_epochs = <code>2</code>" in html and "seeds = <code>[0]</code>" in html
+    # the reference's numbers stand beside ours as in the full report, with one seed no verdict
+    glance = summary["reproduction"]
+    assert glance["numbers"] == 38 and {n["verdict"] for n in glance["rows"]} == {"one seed: no spread"}
+    assert "0 of 38 reference numbers reproduced; 0 differ, 38 with one seed: no spread." in html
     assert (out / "summary.json").read_bytes() == before
 
 

@@ -23,6 +23,7 @@ import nbformat
 from .. import fetch
 from ..experiments import paths
 from ..experiments.store import code_hash
+from . import reproduction
 from .render import render
 from .section import RECORD
 from .tables import code, text
@@ -34,10 +35,11 @@ PACKAGES = ("numpy", "matplotlib", "joblib", "threadpoolctl", "papermill", "nbco
             "typst")
 
 
-def combine(executed: list[Path], closing_markdown: str) -> nbformat.NotebookNode:
-    """One notebook from the executed sections and a closing section, titled :data:`TITLE`."""
+def combine(executed: list[Path], closing_markdown: str, opening_markdown: str = "") -> nbformat.NotebookNode:
+    """One notebook from the executed sections and a closing section, titled :data:`TITLE`; ``opening_markdown``,
+    if any, comes first (the reproduction at a glance, which gathers numbers of later sections)."""
     nbs = [nbformat.read(p, as_version=4) for p in executed]
-    cells = []
+    cells = [nbformat.v4.new_markdown_cell(opening_markdown)] if opening_markdown else []
     for nb in nbs:
         for cell in nb.cells:
             if "injected-parameters" in cell.metadata.get("tags", []):
@@ -113,11 +115,21 @@ def provenance_markdown(provenance: dict, parameters: dict[str, dict], compute: 
 
 def summary(provenance: dict, parameters: dict[str, dict], tables: dict[str, dict]) -> dict:
     """Every table of the report, machine-readable (``tables``: by section, by name). Deterministic: no
-    times, no paths that vary; ``rows`` lists every row of every table, section by section, tables by name."""
+    times, no paths that vary; ``rows`` lists every row of every table, section by section, tables by name;
+    ``reproduction`` every reference number beside ours (:func:`.reproduction.summary`)."""
     rows = [row for section in tables.values() for _, content in sorted(section.items())
             if isinstance(content, list) for row in content]
     data = {k: provenance[k] for k in ("source", "archive_md5", "official", "files")}
-    return {"data": data, "parameters": parameters, "tables": tables, "rows": rows}
+    return {"data": data, "parameters": parameters, "tables": tables, "rows": rows,
+            "reproduction": reproduction.summary(reproduction.glance(tables))}
+
+
+def opening_markdown(provenance: dict, parameters: dict[str, dict], tables: dict[str, dict]) -> str:
+    """The reproduction at a glance (:func:`.reproduction.glance_markdown`) of the sections' tables; empty when
+    none has a reference number."""
+    init_stds = {p["init_std"] for p in parameters.values() if "init_std" in p}
+    return reproduction.glance_markdown(reproduction.glance(tables), provenance["official"],
+                                        init_stds.pop() if len(init_stds) == 1 else None)
 
 
 def write_together(out_dir: Path, contents: dict[str, str | bytes]) -> None:
@@ -140,7 +152,7 @@ def write_together(out_dir: Path, contents: dict[str, str | bytes]) -> None:
 
 
 def write_report(executed: list[Path], out_dir: Path, closing_markdown: str, summary_obj: dict, banner: str = "",
-                 show_code: bool = False, pdf: bool = True, paper: str = "a4") -> dict:
+                 show_code: bool = False, pdf: bool = True, paper: str = "a4", opening_markdown: str = "") -> dict:
     """Write report.ipynb, report.html, report.pdf (unless ``pdf`` is False) and summary.json into ``out_dir``.
 
     Returns the paths written, and ``notes`` (lines for the terminal) about the PDF. Without ``pdf``, a PDF
@@ -148,7 +160,7 @@ def write_report(executed: list[Path], out_dir: Path, closing_markdown: str, sum
     written together (:func:`write_together`): a write that fails, on a full disk, raises its :class:`OSError`
     and leaves the previous report as it was.
     """
-    nb = combine(executed, closing_markdown)
+    nb = combine(executed, closing_markdown, opening_markdown)
     html_text, pdf_bytes = render(nb, TITLE, banner, show_code=show_code, pdf=pdf, paper=paper)
     summary_text = json.dumps(summary_obj, indent=2, sort_keys=True) + "\n"
     old_pdf, old_summary = out_dir / "report.pdf", out_dir / "summary.json"

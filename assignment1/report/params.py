@@ -61,6 +61,20 @@ def _schedules(name, value):
             for i, v in enumerate(validate.sequence(name, value, "a non-empty list", nonempty=True))]
 
 
+def _reference(keys, n_numbers):
+    """Rows of the reference's numbers: the values of the settings ``keys`` then ``n_numbers`` numbers
+    (``reference_table1``: ``[lam, eta, loss, cost, accuracy]`` rows)."""
+    def check(name, value):
+        row_what = f"[{', '.join(keys)}, then {n_numbers} number{'s' * (n_numbers != 1)}]"
+        rows = []
+        for i, row in enumerate(validate.sequence(name, value, f"a list of {row_what} rows")):
+            row = validate.sequence(f"{name}[{i}]", row, row_what, length=len(keys) + n_numbers)
+            rows.append([RunConfig.check(f"{name}[{i}] {k}", v, k) for k, v in zip(keys, row)]
+                        + [validate.real(f"{name}[{i}][{j}]", v, low=0.0) for j, v in enumerate(row) if j >= len(keys)])
+        return rows
+    return check
+
+
 def _n_jobs(name, value):
     value = validate.integer(name, value, low=-1)
     if value == 0:
@@ -82,6 +96,8 @@ CHECKS = {
     "search_average": _each("average"), "search_shifts": _each("shift"),
     "search_pruner": lambda n, v: validate.choice(n, v, search.PRUNERS),
     "reference_val_acc": lambda n, v: validate.real(n, v, low=0.0),
+    **dict.fromkeys(("reference_table1", "reference_table2", "reference_table3"), _reference(("lam", "eta"), 3)),
+    "reference_table5": _reference(("loss", "lam", "eta"), 1),
     "reference_decay_val_acc": lambda n, v: validate.real(n, v, low=0.0),
     "ceiling_acc": lambda n, v: validate.real(n, v, low=0.0), "n_misclassified": _int(0), "decay": validate.flag,
 }

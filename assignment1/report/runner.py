@@ -121,8 +121,9 @@ def section_line(name: str, seconds: float, compute: dict | None, store_dir: Pat
     if compute is None:
         return f"{name}: {seconds:.0f} s"
     store = store_dir.relative_to(paths.ROOT) if store_dir.is_relative_to(paths.ROOT) else store_dir
+    trials = f"; {compute['trials']} search trials trained now" if compute.get("trials") else ""
     return (f"{name}: {seconds:.0f} s; {compute['runs']} runs ({compute['trained']} trained now, "
-            f"{compute['reused']} reused from {store})")
+            f"{compute['reused']} reused from {store}){trials}")
 
 
 def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool = False, pdf: bool = True,
@@ -179,12 +180,13 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
         try:
             written = assemble.write_report(executed, out_dir, closing, summary,
                                             banner=banner(kinds, names, overrides, declared, used),
-                                            show_code=show_code, pdf=pdf, paper=paper)
+                                            show_code=show_code, pdf=pdf, paper=paper,
+                                            opening_markdown=assemble.opening_markdown(provenance, used, tables))
         except OSError as e:
             log(f"error: {cannot_write(out_dir, e)}")
             return 1
     finally:
-        lock.unlink(missing_ok=True)
+        files.release(lock)
     for note in written.pop("notes", []):
         log(note)
     for path in written.values():

@@ -56,6 +56,7 @@ class Section:
     experiments: Experiments
     used: dict = field(default_factory=dict)  # every run the section used, by store key
     trained: int = 0  # of which this process trained
+    trials: int = 0  # search trials this process trained
 
     def grid(self, settings, seeds=None, **changes) -> list[RunConfig]:
         """Runs of each ``(lam, eta)`` in ``settings`` for each seed (default: the section's ``seeds``).
@@ -79,7 +80,7 @@ class Section:
         # process trained: an output that shows nothing
         compute = {"runs": len(runs), "epochs": sum(len(r.history["epoch"]) for r in runs),
                    "seconds": sum(r.seconds for r in runs), "trained": self.trained,
-                   "reused": len(runs) - self.trained}
+                   "reused": len(runs) - self.trained, "trials": self.trials}
         display(Markdown("", metadata={RECORD: {"compute": compute}}))
         return results
 
@@ -93,8 +94,11 @@ class Section:
 
     def search(self, space, n_trials: int, seed: int, pruner: str, trials_per_round: int):
         """The section's hyperparameter search (:func:`assignment1.experiments.search.search`) on its data."""
-        return search.search(self.experiments, space, n_trials, seed, pruner, self.search_common,
-                             getattr(self.params, "reports_dir", None), trials_per_round=trials_per_round)
+        before = self.experiments.n_trained
+        study = search.search(self.experiments, space, n_trials, seed, pruner, self.search_common,
+                              getattr(self.params, "reports_dir", None), trials_per_round=trials_per_round)
+        self.trials += self.experiments.n_trained - before
+        return study
 
     def run_groups(self, *groups: list[RunConfig], test: bool = True) -> list[list[RunResult]]:
         """Results of several lists of runs, trained together so that they share the parallel processes."""
