@@ -70,9 +70,9 @@ def curve_stats(runs: Sequence, key: str) -> tuple[np.ndarray, np.ndarray, np.nd
 
     Runs that stopped early (diverged) contribute to the epochs they completed.
     """
-    n = max(len(r.history[key]) for r in runs)
+    n = max(len(r.history[key]) for r in runs)  # 0 if every run diverged in its first epoch
     mean, std, count = np.array([mean_std([r.history[key][e] for r in runs if e < len(r.history[key])])
-                                 for e in range(n)]).T
+                                 for e in range(n)], dtype=float).reshape(n, 3).T
     return np.arange(1, n + 1), mean, np.where(count > 1, std, 0.0)
 
 
