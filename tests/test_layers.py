@@ -79,3 +79,21 @@ def test_importing_a_layer_loads_none_above_it_and_changes_no_setting():
     assert loaded_above == [[]] * len(layers)
     # and matplotlib's global settings as they were: figures take their style only as they are drawn
     assert changed == []
+
+
+def test_no_lower_layer_names_a_table_or_section_of_the_report():
+    # every string the code of the assignment and experiments layers holds (docstrings aside)
+    import re
+
+    report_names = re.compile(r"^(Table|Figure) \d+$|^0\d_[a-z_]+$")  # "Table 7", "06_search"
+    named = []
+    for path in PACKAGE.rglob("*.py"):
+        if layer(module_name(path)) == LAYERS["assignment1.report"]:
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(
+            n, (ast.Module, ast.ClassDef, ast.FunctionDef)) and n.body and isinstance(n.body[0], ast.Expr)}
+        named += [f"{path.name}: {n.value!r}" for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                  and isinstance(n.value, str) and id(n) not in docstrings and report_names.match(n.value)]
+    # the report layer passes its names in; no lower layer knows them
+    assert named == []

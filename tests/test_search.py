@@ -119,8 +119,8 @@ def test_poisoned_test_labels_do_not_change_the_search(tmp_path):
         "test_batch"]
     # the same trials, values and choice: timing aside, a search is a function of the validation data
     assert [(t.params, t.value, t.state) for t in clean.trials] == [(t.params, t.value, t.state) for t in bad.trials]
-    assert search.table(clean, SPACE, **COMMON) == search.table(bad, SPACE, **COMMON)
-    assert all("test" not in row for row in search.table(clean, SPACE, **COMMON))
+    assert search.table(clean, SPACE, "s", "t", **COMMON) == search.table(bad, SPACE, "s", "t", **COMMON)
+    assert all("test" not in row for row in search.table(clean, SPACE, "s", "t", **COMMON))
     # the search counts the trials it trained (each a run, pruned or not)
     assert experiments["clean"].n_trained == len(clean.trials) == experiments["poisoned"].n_trained
     # the test set, used once for the choice, does see the poison

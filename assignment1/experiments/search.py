@@ -367,14 +367,15 @@ def finals(study: optuna.Study) -> list[tuple[int, str, float | None]]:
             for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
 
 
-def table(study: optuna.Study, space: Space, best: int = 10, **common) -> list[dict]:
-    """The best complete trials, by final validation accuracy: their configuration and validation results."""
+def table(study: optuna.Study, space: Space, section: str, name: str, best: int = 10, **common) -> list[dict]:
+    """The best complete trials, by final validation accuracy: their configuration and validation results, as
+    rows of the table ``name`` of ``section``."""
     complete = sorted(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)),
                       key=lambda t: (-t.value, t.number))
     rows = []
     for rank, t in enumerate(complete[:best], start=1):
         c = config_of(t, space, **common)
-        rows.append({"section": "06_search", "table": "search", "rank": rank, "trial": t.number, "lam": c.lam,
+        rows.append({"section": section, "table": name, "rank": rank, "trial": t.number, "lam": c.lam,
                      "eta": c.eta, "n_batch": c.n_batch, "flip": c.flip, "eta_text": c.eta_text,
                      "n_epochs": c.n_epochs, "average": c.average, "val_acc": t.value})
     return rows

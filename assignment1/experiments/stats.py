@@ -150,9 +150,9 @@ def per_class_accuracy(runs: Sequence[RunResult], y: np.ndarray, n_classes: int)
     return np.array([[np.mean(r.test_pred[y == k] == k) for k in range(n_classes)] for r in runs])
 
 
-def per_class(section: str, class_names: Sequence[str], accuracy: np.ndarray) -> list[dict]:
+def per_class(section: str, table: str, class_names: Sequence[str], accuracy: np.ndarray) -> list[dict]:
     """Rows of per-class test accuracy, ``accuracy: (runs, classes)``, as mean and std over the runs."""
-    return [{"section": section, "table": "Table 7", "class": name, "acc": mean_std(accuracy[:, k])}
+    return [{"section": section, "table": table, "class": name, "acc": mean_std(accuracy[:, k])}
             for k, name in enumerate(class_names)]
 
 
