@@ -58,6 +58,21 @@ def test_attach_marks_the_matching_rows_only_and_numbers_lists_each_reference_nu
     assert reproduction.count_text(numbers).startswith("0 of 3 reference numbers reproduced; 3 differ.")
 
 
+def test_why_names_each_differing_setting_once_with_its_metrics():
+    def number(table, setting, metric, verdict):
+        return {"table": table, "setting": setting, "metric": metric, "verdict": verdict}
+
+    numbers = [number("Table 1", "lam=0, eta=0.001", "loss", DIFFERS), number("Table 1", "lam=0, eta=0.001", "acc",
+               DIFFERS), number("Table 1", "lam=1, eta=0.001", "acc", REPRODUCED),
+               number("Table 2", "lam=1, eta=0.001", "cost", DIFFERS)]
+    why = reproduction.why_text(numbers, official=False, init_std=0.1)
+    # grouped by table, then setting, in the order shown; the reproduced number is not named
+    assert why.startswith("**Why numbers differ.** Differing: Table 1: lam\\=0\\, eta\\=0\\.001 (loss, accuracy); "
+                          "Table 2: lam\\=1\\, eta\\=0\\.001 (cost). The data is not the official CIFAR-10")
+    # nothing differs, nothing to explain
+    assert reproduction.why_text(numbers[2:3], official=False, init_std=0.1) == ""
+
+
 def test_a_reference_value_given_to_the_runner_changes_the_verdict_and_the_count(tiny_report, tmp_path):
     out, env, _ = tiny_report
     first = json.loads((out / "summary.json").read_text())["reproduction"]

@@ -116,15 +116,20 @@ def why_text(numbers_: Sequence[dict], official: bool, init_std: float | None) -
     differing = [n for n in numbers_ if n["verdict"] == DIFFERS]
     if not differing:
         return ""
-    which = "; ".join(f"{text(n['table'])}, {text(n['setting'])}, {METRIC_NAMES[n['metric']]}" for n in differing)
+    grouped: dict[str, dict[str, list[str]]] = {}  # table -> setting -> metrics, in the order shown
+    for n in differing:
+        grouped.setdefault(n["table"], {}).setdefault(n["setting"], []).append(METRIC_NAMES[n["metric"]])
+    which = "; ".join(f"{text(table)}: " + ", ".join(f"{text(setting)} ({', '.join(metrics)})"
+                                                     for setting, metrics in settings.items())
+                      for table, settings in grouped.items())
     data = ("The data is the official CIFAR-10, as the reference's. " if official else
             "The data is not the official CIFAR-10 archive (see Provenance: its checksums differ), so its images are "
             "not the reference's and its numbers need not be; on the official archive they may agree. ")
-    settings = ("The reference's text does not give the standard deviation of its initial weights"
-                + (f" (here {code(f'init_std = {init_std:g}')})" if init_std is not None else "")
-                + ", nor whether its z-scoring is per feature (as here) or global, nor the order its samples are "
-                "shuffled in; each changes a run's numbers.")
-    return f"**Why numbers differ.** Differing: {which}. {data}{settings}"
+    open_settings = ("The reference's text does not give the standard deviation of its initial weights"
+                     + (f" (here {code(f'init_std = {init_std:g}')})" if init_std is not None else "")
+                     + ", nor whether its z-scoring is per feature (as here) or global, nor the order its samples "
+                     "are shuffled in; each changes a run's numbers.")
+    return f"**Why numbers differ.** Differing: {which}. {data}{open_settings}"
 
 
 def glance_markdown(numbers_: Sequence[dict], official: bool, init_std: float | None) -> str:
