@@ -88,9 +88,10 @@ def comparison_table(numbers_: Sequence[dict], with_table: bool = False) -> str:
     deviations, and the verdict (``with_table``: a first column naming each number's table)."""
     body = []
     for n in numbers_:
-        ours = f"{n['mean']:.3f}" + (f" ± {n['std']:.3f}" if n["std"] is not None else "")
+        # no-break spaces: a narrow column would otherwise break "Table 1" and "0.345 ± 0.004" over two lines
+        ours = f"{n['mean']:.3f}" + (f"\u00a0±\u00a0{n['std']:.3f}" if n["std"] is not None else "")
         in_std = "-" if n["difference_in_std"] is None else f"{n['difference_in_std']:+.1f}"
-        body.append(([text(n["table"])] if with_table else []) + [
+        body.append(([text(n["table"]).replace(" ", "\u00a0")] if with_table else []) + [
             text(n["setting"]), METRIC_NAMES[n["metric"]], ours, f"{n['reference']:.{DECIMALS}f}",
             difference(n["difference"]), in_std, n["verdict"]])
     header = ["setting", "metric", "ours", "reference", "difference", "in std", "verdict"]
