@@ -17,20 +17,31 @@ def write_atomic(path: Path, payload: bytes | str | Callable[[BinaryIO], object]
     twice). The rename makes a kill harmless; ``durable`` also flushes the data to disk before it,
     so a power cut cannot leave an empty file under the final name. A failed write leaves nothing.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write_together({Path(path): payload}, durable=durable)
+
+
+def write_together(contents: dict[Path, bytes | str | Callable[[BinaryIO], object]], *, durable: bool = False) -> None:
+    """:func:`write_atomic` for several files at once: all of them, or none.
+
+    Each is written to a temporary file beside its path; only when all are written are they renamed into place.
+    A failed write (a full disk) removes the temporaries, leaves the files already there as they were, and raises.
+    """
+    temporaries = {Path(path): Path(path).with_name(f".{Path(path).name}.{os.getpid()}.tmp") for path in contents}
     try:
-        with open(tmp, "wb") as f:
-            if callable(payload):
-                payload(f)
-            else:
-                f.write(payload.encode() if isinstance(payload, str) else payload)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        for path, payload in contents.items():
+            with open(temporaries[Path(path)], "wb") as f:
+                if callable(payload):
+                    payload(f)
+                else:
+                    f.write(payload.encode() if isinstance(payload, str) else payload)
+                if durable:
+                    f.flush()
+                    os.fsync(f.fileno())
+        for path, tmp in temporaries.items():
+            os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        for tmp in temporaries.values():
+            tmp.unlink(missing_ok=True)
 
 
 def alive(pid: int) -> bool:

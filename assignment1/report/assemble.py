@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import subprocess
 import uuid
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-from .. import fetch
+from .. import fetch, files
 from ..experiments import paths
 from ..experiments.store import code_hash
 from . import reproduction
@@ -132,33 +131,14 @@ def opening_markdown(provenance: dict, parameters: dict[str, dict], tables: dict
                                         init_stds.pop() if len(init_stds) == 1 else None)
 
 
-def write_together(out_dir: Path, contents: dict[str, str | bytes]) -> None:
-    """Write the files ``contents`` names (file name: text or bytes) into ``out_dir``: all of them, or none.
-
-    Each is written to a temporary file beside its place first; only when all are written are they renamed into
-    place. A failed write (a full disk) removes the temporaries, leaves the files already there as they were, and
-    raises its :class:`OSError`.
-    """
-    temporaries = {name: out_dir / f".{name}.{os.getpid()}.tmp" for name in contents}  # as files.remove_orphans finds
-    try:
-        for name, payload in contents.items():
-            with open(temporaries[name], "wb") as f:
-                f.write(payload.encode() if isinstance(payload, str) else payload)
-        for name, tmp in temporaries.items():
-            os.replace(tmp, out_dir / name)
-    finally:
-        for tmp in temporaries.values():
-            tmp.unlink(missing_ok=True)
-
-
 def write_report(executed: list[Path], out_dir: Path, closing_markdown: str, summary_obj: dict, banner: str = "",
                  show_code: bool = False, pdf: bool = True, paper: str = "a4", opening_markdown: str = "") -> dict:
     """Write report.ipynb, report.html, report.pdf (unless ``pdf`` is False) and summary.json into ``out_dir``.
 
     Returns the paths written, and ``notes`` (lines for the terminal) about the PDF. Without ``pdf``, a PDF
     already there is kept when the results (summary.json) are unchanged, and removed otherwise. The files are
-    written together (:func:`write_together`): a write that fails, on a full disk, raises its :class:`OSError`
-    and leaves the previous report as it was.
+    written together (:func:`assignment1.files.write_together`): a write that fails, on a full disk, raises its
+    :class:`OSError` and leaves the previous report as it was.
     """
     nb = combine(executed, closing_markdown, opening_markdown)
     html_text, pdf_bytes = render(nb, TITLE, banner, show_code=show_code, pdf=pdf, paper=paper)
@@ -168,7 +148,7 @@ def write_report(executed: list[Path], out_dir: Path, closing_markdown: str, sum
     contents = {"report.ipynb": nbformat.writes(nb), "report.html": html_text, "summary.json": summary_text}
     if pdf_bytes is not None:
         contents["report.pdf"] = pdf_bytes
-    write_together(out_dir, contents)
+    files.write_together({out_dir / name: payload for name, payload in contents.items()})
     written: dict = {"notes": [], "html": out_dir / "report.html"}
     if pdf_bytes is not None:
         written["pdf"] = old_pdf
