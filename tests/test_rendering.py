@@ -207,8 +207,8 @@ def test_the_reproduction_at_a_glance_as_chromium_shows_it(tiny_report):
     assert text.rindex("Reproduction at a glance") < text.rindex("1 Checking the gradients")  # headings, not contents
     assert f"{expected['reproduced']} of {expected['numbers']} reference numbers reproduced" in text
     # one row per reference number, each with its table, setting, reference and verdict as summary.json has them
-    names = {"loss": "loss", "cost": "cost", "acc": "accuracy"}
+    names = {"loss": "loss", "cost": "cost", "acc": "accuracy", "val_acc": "final validation accuracy"}
     assert [[r[0].replace("\xa0", " "), r[1], r[2], r[4], r[7]] for r in rows] == [  # "Table 1" does not break
-        [n["table"], n["setting"], names[n["metric"]], f"{n['reference']:.2f}", n["verdict"]]
+        [n["table"], n["setting"], names[n["metric"]], f"{n['reference']:.{n['decimals']}f}", n["verdict"]]
         for n in expected["rows"]]
-    assert len(rows) == 38  # Tables 1, 2 and 3 give 12 numbers each, Table 5 two
+    assert len(rows) == 39  # Tables 1, 2 and 3 give 12 numbers each, Table 5 two, Table 4 its decayed run's one

@@ -32,10 +32,12 @@ def test_notebooks_are_committed_clean_with_typed_documented_parameters(path):
     assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code")
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
-    lines = [ln for ln in tagged[0].source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    statements = ast.parse(tagged[0].source).body  # a long literal may go on over lines
     declared = papermill.inspect_notebook(str(path))
-    # papermill sees every line; each is a typed literal with a comment
-    assert len(declared) == len(lines)
+    # papermill sees every statement, each a typed assignment, as the names they assign; each is a typed literal
+    # with a comment
+    assert all(isinstance(st, ast.AnnAssign) for st in statements)
+    assert list(declared) == [st.target.id for st in statements]
     for name, info in declared.items():
         assert info["inferred_type_name"] in ("str", "int", "float", "bool", "list"), name
         assert info["help"], f"{name} has no comment"
@@ -249,8 +251,8 @@ def test_a_quick_run_has_its_own_place_and_shows_the_values_it_used(tiny_report)
     assert "n_epochs = <code>2</code>" in html and "seeds = <code>[0]</code>" in html
     # the reference's numbers stand beside ours as in the full report, with one seed no verdict
     glance = summary["reproduction"]
-    assert glance["numbers"] == 38 and {n["verdict"] for n in glance["rows"]} == {"one seed: no spread"}
-    assert "0 of 38 reference numbers reproduced; 0 differ, 38 with one seed: no spread." in html
+    assert glance["numbers"] == 39 and {n["verdict"] for n in glance["rows"]} == {"one seed: no spread"}
+    assert "0 of 39 reference numbers reproduced; 0 differ, 39 with one seed: no spread." in html
     assert (out / "summary.json").read_bytes() == before
 
 

@@ -58,6 +58,21 @@ def test_attach_marks_the_matching_rows_only_and_numbers_lists_each_reference_nu
     assert reproduction.count_text(numbers).startswith("0 of 3 reference numbers reproduced; 3 differ.")
 
 
+def test_a_number_the_row_carries_is_judged_with_the_references_own_decimals():
+    # the decayed run's final validation accuracy: 0.4105 ± 0.0004 against the reference's 0.412 (three decimals)
+    row = {"section": "04", "table": "Table 4", "setting": "decay", "lam": 0.1, "eta": 0.01,
+           "val_acc": {"mean": 0.4105, "std": 0.0004, "n": 5}}
+    marked, = reproduction.attach([row], [[0.1, 0.01, 0.412]], ["lam", "eta"], ["val_acc"], decimals=3)
+    # 0.0015 away: beyond 2 std + 0.0005 (it would be within 2 std + 0.005, two decimals' rounding)
+    assert marked["verdict"] == {"val_acc": DIFFERS}
+    assert marked["difference_in_std"]["val_acc"] == pytest.approx(-3.75)
+    number, = reproduction.numbers([marked])
+    assert (number["metric"], number["mean"], number["decimals"]) == ("val_acc", 0.4105, 3)
+    # shown with the reference's three decimals and ours with four, named as what it is
+    assert ("| final validation accuracy | 0.4105\u00a0±\u00a00.0004 | 0.412 | -0.0015 |"
+            in reproduction.comparison_table([number]))
+
+
 def test_why_names_each_differing_setting_once_with_its_metrics():
     def number(table, setting, metric, verdict):
         return {"table": table, "setting": setting, "metric": metric, "verdict": verdict}

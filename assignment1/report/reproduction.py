@@ -19,7 +19,12 @@ ROUNDING = 0.5 * 10 ** -DECIMALS
 #: Our seed standard deviations a difference may span (on top of :data:`ROUNDING`) and still read "reproduced".
 WITHIN_STD = 2
 REPRODUCED, DIFFERS, ONE_SEED, NO_SPREAD = "reproduced", "differs", "one seed: no spread", "no spread"
-METRIC_NAMES = {"loss": "loss", "cost": "cost", "acc": "accuracy"}
+METRIC_NAMES = {"loss": "loss", "cost": "cost", "acc": "accuracy", "val_acc": "final validation accuracy"}
+
+
+def _ours(row: dict, metric: str) -> dict:
+    """Our ``{"mean", "std", "n"}`` of ``metric`` in ``row``: a test metric, or one the row carries itself."""
+    return row["test"][metric] if metric in row.get("test", {}) else row[metric]
 
 
 def verdict(mean: float, std: float | None, reference: float, rounding: float = ROUNDING) -> tuple[float | None, str]:
@@ -40,14 +45,15 @@ def _same(a, b) -> bool:
     return a == b if isinstance(a, str) or isinstance(b, str) else float(a) == float(b)
 
 
-def attach(rows: Sequence[dict], reference: Sequence[Sequence], keys: Sequence[str], metrics: Sequence[str],
-           **where) -> list[dict]:
+def attach(rows: Sequence[dict], reference: Sequence[Sequence], keys: Sequence[str], metrics: Sequence[str], *,
+           decimals: int = DECIMALS, **where) -> list[dict]:
     """``rows`` of :func:`assignment1.experiments.stats.summarize`, each matched by a reference row given
     ``reference``, ``difference_in_std`` and ``verdict`` (each by metric).
 
     A reference row is the values of ``keys`` (``["lam", "eta"]``) then the reference's numbers of ``metrics``
     (``["loss", "cost", "acc"]``); a row matches when its values of ``keys`` are those, and those of ``where``
-    (``val_size=1000``) too. Rows no reference row matches are returned as they were.
+    (``val_size=1000``) too. Rows no reference row matches are returned as they were. ``decimals``: those the
+    reference gives its numbers with (its rounding counts in the verdict).
     """
     out = []
     for row in rows:
@@ -57,22 +63,26 @@ def attach(rows: Sequence[dict], reference: Sequence[Sequence], keys: Sequence[s
             out.append(row)
             continue
         numbers = dict(zip(metrics, match[len(keys):]))
-        judged = {m: verdict(row["test"][m]["mean"], row["test"][m]["std"], v) for m, v in numbers.items()}
-        out.append(dict(row, reference=numbers, difference_in_std={m: j[0] for m, j in judged.items()},
+        judged = {m: verdict(_ours(row, m)["mean"], _ours(row, m)["std"], v, 0.5 * 10 ** -decimals)
+                  for m, v in numbers.items()}
+        out.append(dict(row, reference=numbers, reference_decimals=decimals,
+                        difference_in_std={m: j[0] for m, j in judged.items()},
                         verdict={m: j[1] for m, j in judged.items()}))
     return out
 
 
 def numbers(rows: Sequence[dict]) -> list[dict]:
     """One row per reference number of ``rows`` (those :func:`attach` marked): its table, setting, metric, ours
-    (``mean``, ``std``, ``n``), ``reference``, ``difference``, ``difference_in_std`` and ``verdict``."""
+    (``mean``, ``std``, ``n``), ``reference`` (and its ``decimals``), ``difference``, ``difference_in_std`` and
+    ``verdict``."""
     out = []
     for row in rows:
         # in the order the tables show them (a record read back from its notebook has its keys sorted)
         for metric in [m for m in METRIC_NAMES if m in row.get("reference", {})]:
-            ours, ref = row["test"][metric], row["reference"][metric]
+            ours, ref = _ours(row, metric), row["reference"][metric]
             out.append({"section": row["section"], "table": row["table"], "setting": row["setting"],
-                        "metric": metric, **ours, "reference": ref, "difference": ours["mean"] - ref,
+                        "metric": metric, **ours, "reference": ref,
+                        "decimals": row.get("reference_decimals", DECIMALS), "difference": ours["mean"] - ref,
                         "difference_in_std": row["difference_in_std"][metric], "verdict": row["verdict"][metric]})
     return out
 
@@ -88,12 +98,13 @@ def comparison_table(numbers_: Sequence[dict], with_table: bool = False) -> str:
     deviations, and the verdict (``with_table``: a first column naming each number's table)."""
     body = []
     for n in numbers_:
+        digits = max(3, n["decimals"] + 1)  # one more than the reference gives
         # no-break spaces: a narrow column would otherwise break "Table 1" and "0.345 ± 0.004" over two lines
-        ours = f"{n['mean']:.3f}" + (f"\u00a0±\u00a0{n['std']:.3f}" if n["std"] is not None else "")
+        ours = f"{n['mean']:.{digits}f}" + (f"\u00a0±\u00a0{n['std']:.{digits}f}" if n["std"] is not None else "")
         in_std = "-" if n["difference_in_std"] is None else f"{n['difference_in_std']:+.1f}"
         body.append(([text(n["table"]).replace(" ", "\u00a0")] if with_table else []) + [
-            text(n["setting"]), METRIC_NAMES[n["metric"]], ours, f"{n['reference']:.{DECIMALS}f}",
-            difference(n["difference"]), in_std, n["verdict"]])
+            text(n["setting"]), METRIC_NAMES[n["metric"]], ours, f"{n['reference']:.{n['decimals']}f}",
+            difference(n["difference"], digits), in_std, n["verdict"]])
     header = ["setting", "metric", "ours", "reference", "difference", "in std", "verdict"]
     return markdown_table((["table"] if with_table else []) + header, body)
 
@@ -107,8 +118,9 @@ def count_text(numbers_: Sequence[dict]) -> str:
     parts += [f"{counts[v]} with {v}" for v in (ONE_SEED, NO_SPREAD) if counts[v]]
     return (f"{counts[REPRODUCED]} of {len(numbers_)} reference numbers reproduced; " + ", ".join(parts) + ". "
             f"A number is reproduced when ours lies within {WITHIN_STD} of our standard deviations over seeds of the "
-            f"reference's, plus its rounding: it gives {DECIMALS} decimals, so each of its numbers stands for "
-            f"±{ROUNDING:g} around it. One seed gives no standard deviation, hence no verdict.")
+            f"reference's, plus its rounding: each of its numbers stands for anything within half a unit of its last "
+            f"decimal (±{ROUNDING:g} for its tables' {DECIMALS} decimals). One seed gives no standard deviation, hence "
+            "no verdict.")
 
 
 def why_text(numbers_: Sequence[dict], official: bool, init_std: float | None) -> str:
