@@ -12,7 +12,6 @@ used without writing anything in it, so a read-only copy serves as well.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import http.client
 import json
@@ -84,7 +83,7 @@ def _write_error(e: OSError, place: Path, doing: str, needed: int | None = None)
 
     ``needed`` is the bytes ``doing`` needs there, when known.
     """
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+    if files.disk_full(e):
         try:
             free = f"{shutil.disk_usage(place).free / 1e6:.1f} MB is free"
         except OSError:
@@ -92,7 +91,7 @@ def _write_error(e: OSError, place: Path, doing: str, needed: int | None = None)
         need = f"needs about {needed / 1e6:.1f} MB there and " if needed else "needs room there and "
         return DataError(f"the disk holding {place} is full ({e.strerror}): {doing} {need}{free}; "
                          f"free some space there, or {_ELSEWHERE} a disk with room")
-    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+    if files.not_writable(e):
         return DataError(f"cannot write in {place} ({e.strerror}) for {doing}: make it writable, or {_ELSEWHERE} "
                          "a directory you can write in")
     return None
@@ -315,7 +314,7 @@ def prepare(data_dir: str | os.PathLike, url: str | None = None, md5: str | None
             time.sleep(0.2)
     except OSError as e:
         _remove(created)
-        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        if files.not_writable(e):
             raise DataError(f"data directory {directory} cannot be written ({e.strerror}), and its data cannot be "
                             f"used as it is: {why_not}; make it writable, or {_ELSEWHERE} a directory you can write "
                             "in") from e

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import threading
@@ -42,6 +43,16 @@ def write_together(contents: dict[Path, bytes | str | Callable[[BinaryIO], objec
     finally:
         for tmp in temporaries.values():
             tmp.unlink(missing_ok=True)
+
+
+def disk_full(e: OSError) -> bool:
+    """Whether a failed write's ``e`` says the disk (or the user's quota on it) is full."""
+    return e.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def not_writable(e: OSError) -> bool:
+    """Whether a failed write's ``e`` says the place cannot be written: read-only, or not permitted."""
+    return e.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 def alive(pid: int) -> bool:

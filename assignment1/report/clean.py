@@ -20,10 +20,14 @@ from ..experiments import paths
 
 #: What cleaning never deletes: the run store and the search's study.
 KEPT = ("runs", "search")
+# Declared here, which plain python3 can import (make clean before make setup); the runner takes them from here.
+#: The file a report's runner holds (:func:`assignment1.files.claim`) while it writes into that report's place.
 LOCK = ".report.lock"
-#: The folders the other reports write in, named by their kinds, in the order :func:`.runner.kinds_of` gives them.
-REPORT_FOLDERS = frozenset("-".join(kinds) for n in (1, 2, 3)
-                           for kinds in itertools.combinations(("partial", "quick", "custom"), n))
+#: What makes a run not the full report, in the order they name its folder (``reports/partial-quick/``).
+KINDS = ("partial", "quick", "custom")
+#: The folders the other reports write in, named by their kinds.
+REPORT_FOLDERS = frozenset("-".join(kinds) for n in range(1, len(KINDS) + 1)
+                           for kinds in itertools.combinations(KINDS, n))
 
 
 def _name(path: Path) -> str:

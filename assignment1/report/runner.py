@@ -16,7 +16,6 @@ report in place.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import logging
 import signal
@@ -35,6 +34,7 @@ from ..experiments import paths
 from ..experiments.cli import typed
 from ..experiments.progress import PROGRESS_ENV, RunBars
 from . import assemble, params
+from .clean import KINDS, LOCK
 from .notebooks import failure, kernel_options, run_section, stop_kernels, warnings_in
 from .render import PAPERS
 from .section import records
@@ -87,8 +87,8 @@ def changed(overrides: dict, declared: dict[str, dict]) -> dict:
 def kinds_of(names: list[str], overrides: dict, declared: dict[str, dict]) -> list[str]:
     """What makes a run not the full report: ``partial`` (some sections), ``quick``, ``custom`` (parameters that
     change results); none for the full report."""
-    return [kind for kind, yes in (("partial", names != params.sections()), ("quick", bool(overrides.get("quick"))),
-                                   ("custom", bool(changed(overrides, declared)))) if yes]
+    which = (names != params.sections(), bool(overrides.get("quick")), bool(changed(overrides, declared)))
+    return [kind for kind, yes in zip(KINDS, which, strict=True) if yes]
 
 
 def banner(kinds: list[str], names: list[str], overrides: dict, declared: dict[str, dict],
@@ -155,7 +155,7 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
         log(f"error: {e}")
         return 2
 
-    lock = out_dir / ".report.lock"
+    lock = out_dir / LOCK
     try:
         claimed = files.claim(lock)
     except OSError as e:
@@ -197,7 +197,7 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
 def cannot_write(out_dir: Path, e: OSError) -> str:
     """One line for a report that could not be written into ``out_dir``: why, and what to do."""
     place = Path(e.filename).parent if e.filename else out_dir  # a write names no file, an open does
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+    if files.disk_full(e):
         why = f"the disk holding {place} is full ({e.strerror}): free some space there"
     else:
         why = f"cannot write in {place} ({e.strerror or e}): make it writable"
