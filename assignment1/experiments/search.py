@@ -116,7 +116,7 @@ def hidden(url: str) -> str:
 
 def failure(e: BaseException, url: str) -> str:
     """Why the storage at ``url`` failed, on one line: the driver's own words (wrong password, no server, no
-    database), with ``url``'s passwords hidden wherever they appear."""
+    database; no driver, then what to install), with ``url``'s passwords hidden wherever they appear."""
     while (inner := getattr(e, "orig", None) or e.__cause__ or e.__context__) is not None:
         e = inner  # the innermost cause: sqlalchemy's and Optuna's wrappers only repeat it
     message = " ".join(f"{type(e).__name__}: {e}".replace(url, hidden(url)).split())
@@ -126,6 +126,8 @@ def failure(e: BaseException, url: str) -> str:
                 message = message.replace(shown, "***")
     except ValueError:
         message = "(its message is not shown: the URL cannot be read, and may hold a password)"
+    if isinstance(e, ModuleNotFoundError):  # the URL names a database whose driver is not installed
+        message += "; install its driver (for PostgreSQL: pip install -e '.[postgres]')"
     return message
 
 
