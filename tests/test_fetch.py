@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 import shutil
@@ -22,11 +23,12 @@ from conftest import run_env
 class ArchiveServer:
     """An HTTP server on 127.0.0.1 serving one payload, counting requests.
 
-    ``mode``: ``ok``; ``drop`` (announce the full length, send half, hang up).
+    ``mode``: ``ok``; ``drop`` (announce the full length, send half, hang up); ``hang`` (send half, then wait until
+    the server stops).
     """
 
     def __init__(self, payload: bytes, mode: str = "ok"):
-        self.payload, self.mode, self.requests = payload, mode, 0
+        self.payload, self.mode, self.requests, self.stopping = payload, mode, 0, threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,6 +40,8 @@ class ArchiveServer:
                 body = server.payload if server.mode == "ok" else server.payload[: len(server.payload) // 2]
                 self.wfile.write(body)
                 self.wfile.flush()
+                if server.mode == "hang":
+                    server.stopping.wait(120)
 
             def log_message(self, *args):
                 pass
@@ -51,8 +55,14 @@ class ArchiveServer:
         return self
 
     def __exit__(self, *exc):
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def md5_of(path) -> str:
+    """The md5 of a file, by hashlib (the reference the package's pooch-computed sums are checked against)."""
+    return hashlib.md5(open(path, "rb").read()).hexdigest()
 
 
 def fetch_cli(*args, **env):
@@ -130,7 +140,7 @@ def test_a_download_of_many_chunks_arrives_whole(tmp_path):
     assert archive.stat().st_size > 3 * 2**20
     with ArchiveServer(archive.read_bytes()) as server:
         provenance = fetch.prepare(url=server.url, md5=md5, data_dir=tmp_path / "data", progress=False)
-    assert provenance["archive_md5"] == md5 == fetch.md5sum(tmp_path / "data" / fetch.ARCHIVE_NAME)
+    assert provenance["archive_md5"] == md5 == md5_of(tmp_path / "data" / fetch.ARCHIVE_NAME)
 
 
 def test_checksum_mismatch_leaves_no_file(tiny_archive, tmp_path):
@@ -158,8 +168,88 @@ def test_unreachable_server_says_how_to_download_by_hand(tmp_path):
     r = fetch_cli("--url", f"http://127.0.0.1:{port}/x.tar.gz", "--data-dir", str(tmp_path / "data"))
     assert r.returncode == 1
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: could not download")
-    assert "by hand" in r.stderr and str(dest) in r.stderr
-    assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
+    # the socket's own reason, not requests' wrapping of it ("Max retries exceeded ... HTTPConnection object at")
+    assert "Connection refused); download" in r.stderr and "Max retries" not in r.stderr, r.stderr
+    assert "by hand" in r.stderr and str(dest) in r.stderr and "CIFAR10_URL at a local copy" in r.stderr
+    assert not dest.parent.exists()  # nothing written, not even the directory
+
+
+def test_a_download_from_python_http_server_is_verified_and_a_wrong_md5_is_one_line(tiny_archive, tmp_path):
+    path, md5 = tiny_archive
+    wrong = "0123456789abcdef" * 2
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # the archive served as a user would serve it: python -m http.server in its folder
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                              cwd=path.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/{path.name}"
+    try:
+        for _ in range(100):  # until it listens
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        # a wrong md5: one line naming both sums, after the progress bar; nothing left behind, not even the directory
+        r = fetch_cli("--url", url, "--md5", wrong, "--data-dir", str(tmp_path / "bad"))
+        assert r.returncode == 1 and "Traceback" not in r.stderr and "pooch" not in r.stderr.lower(), r.stderr
+        assert last_line(r) == (f"error: checksum mismatch for {url}: expected md5 {wrong}, got {md5}; the file was "
+                                "deleted (set CIFAR10_MD5 if this is the archive you meant)"), r.stderr
+        assert r.stderr.count("error:") == 1 and not (tmp_path / "bad").exists()
+        # the right md5: downloaded, kept, and its batches are the archive's (read back with tarfile)
+        r = fetch_cli("--url", url, "--md5", md5, "--data-dir", str(tmp_path / "good"))
+        assert r.returncode == 0, r.stderr
+        assert "Downloading data from" not in r.stderr and "100%" in r.stderr  # our bar, not pooch's log line
+        assert md5_of(tmp_path / "good" / fetch.ARCHIVE_NAME) == md5
+        with tarfile.open(path) as tar:
+            for name in fetch.OFFICIAL_BATCH_MD5:
+                expected = tar.extractfile(f"{fetch.BATCH_DIR}/{name}").read()
+                assert (tmp_path / "good" / fetch.BATCH_DIR / name).read_bytes() == expected
+        assert sorted(p.name for p in (tmp_path / "good").iterdir()) == sorted([fetch.ARCHIVE_NAME, fetch.BATCH_DIR,
+                                                                                 fetch.PROVENANCE_NAME])
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_a_download_leaves_pooch_logging_as_it_was(tiny_archive, tmp_path):
+    import pooch
+
+    path, md5 = tiny_archive
+    log = pooch.get_logger()
+    before = log.level
+    with ArchiveServer(path.read_bytes()) as server:
+        fetch.prepare(url=server.url, md5=md5, data_dir=tmp_path / "data", progress=False)
+        with pytest.raises(DataError, match="checksum mismatch"):
+            fetch.prepare(url=server.url, md5="0" * 32, data_dir=tmp_path / "other", progress=False)
+    assert log.level == before
+
+
+def test_a_download_killed_midway_is_cleaned_up_by_the_next_fetch(tmp_path):
+    path = tmp_path / "big.tar.gz"
+    md5 = write_archive(path, make_batches(n_per_batch=200))  # half of it (2 MB) is more than a chunk of the download
+    data_dir = tmp_path / "data"
+    with ArchiveServer(path.read_bytes(), mode="hang") as server:
+        args = ["--url", server.url, "--md5", md5, "--data-dir", str(data_dir)]
+        killed = subprocess.Popen([sys.executable, "-m", "assignment1", "fetch", *args], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, env=run_env())
+        try:
+            # half the archive has arrived, in a temporary file of the download, when the fetch is killed (kill -9)
+            deadline = time.monotonic() + 60
+            while not [p for p in data_dir.glob("*") if p.is_file() and p.stat().st_size > 0 and p.name[0] != "."]:
+                assert time.monotonic() < deadline and killed.poll() is None, "the download never started"
+                time.sleep(0.05)
+        finally:
+            killed.kill()
+            killed.wait()
+        left = sorted(p.name for p in data_dir.iterdir() if p.name != ".prepare.lock")
+        assert len(left) == 1 and left[0] != fetch.ARCHIVE_NAME, left  # the partial file, never under the final name
+    # the next fetch, from a server that works, removes it and prepares the data
+    with ArchiveServer(path.read_bytes()) as server:
+        r = fetch_cli("--url", server.url, "--md5", md5, "--data-dir", str(data_dir))
+    assert r.returncode == 0, r.stderr
+    expected = sorted([fetch.ARCHIVE_NAME, fetch.BATCH_DIR, fetch.PROVENANCE_NAME])
+    assert sorted(p.name for p in data_dir.iterdir()) == expected
 
 
 def hostile(kind):
@@ -214,7 +304,7 @@ def test_truncated_archive_is_refused(tiny_archive, tmp_path):
     path, _ = tiny_archive
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    md5 = fetch.md5sum(cut)
+    md5 = md5_of(cut)
     with pytest.raises(DataError, match="truncated or corrupt"):
         fetch.prepare(url=str(cut), md5=md5, data_dir=tmp_path / "data", progress=False)
     assert not (tmp_path / "data" / "cifar-10-batches-py").exists()
@@ -236,7 +326,7 @@ def test_stand_in_is_usable_and_marked_unofficial(stand_in, tmp_path):
     assert provenance["mismatched"] == sorted(fetch.OFFICIAL_BATCH_MD5)
     # and its official md5 is refused with both checksums named
     with pytest.raises(DataError, match=f"expected md5 {fetch.OFFICIAL_MD5}, got {md5}"):
-        fetch.obtain_archive(str(path), fetch.OFFICIAL_MD5, tmp_path)
+        fetch.prepare(url=str(path), md5=fetch.OFFICIAL_MD5, data_dir=tmp_path / "other", progress=False)
 
 
 def test_a_damaged_batch_is_named_and_extracted_again_from_the_recorded_source(tiny_archive, tmp_path):
@@ -249,7 +339,7 @@ def test_a_damaged_batch_is_named_and_extracted_again_from_the_recorded_source(t
     # no source named: the directory's own record says where the data came from (not the official URL)
     assert fetch.prepare(data_dir=data_dir, progress=False, notify=said.append) == provenance
     assert len(said) == 1 and "data_batch_3 has md5" in said[0] and f"again from {path.as_uri()}" in said[0]
-    assert fetch.md5sum(victim) == provenance["files"]["data_batch_3"]
+    assert md5_of(victim) == provenance["files"]["data_batch_3"]
     # the source gone too: the error names the damaged file and what to put where
     victim.unlink()
     path.rename(path.with_suffix(".moved"))
@@ -298,8 +388,8 @@ def test_a_full_data_disk_is_named_as_such_and_the_archive_kept(tiny_archive, tm
     kept = sorted(p.name for p in data_dir.iterdir()) if data_dir.exists() else []
     assert kept == (["cifar-10-python.tar.gz"] if case == "extraction of the download" else [])
     if kept:
-        assert fetch.md5sum(data_dir / kept[0]) == md5
-    assert fetch.md5sum(path) == md5
+        assert md5_of(data_dir / kept[0]) == md5
+    assert md5_of(path) == md5
 
 
 def test_a_read_only_data_directory_is_used_as_it_is_and_named_when_it_needs_work(tiny_archive, tmp_path, mount):
@@ -362,7 +452,7 @@ def test_a_fetch_killed_mid_extraction_is_recovered_and_its_leftovers_removed(ti
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in data_dir.iterdir()) == [fetch.BATCH_DIR, fetch.PROVENANCE_NAME]
     recorded = json.loads((data_dir / fetch.PROVENANCE_NAME).read_text())["files"]
-    assert fetch.damaged_files(data_dir / fetch.BATCH_DIR, recorded) == []
+    assert recorded == {name: md5_of(data_dir / fetch.BATCH_DIR / name) for name in fetch.OFFICIAL_BATCH_MD5}
 
 
 def test_a_live_fetch_keeps_its_extraction_and_the_next_removes_it_once_it_is_gone(tiny_archive, tmp_path):
