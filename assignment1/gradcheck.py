@@ -16,13 +16,8 @@ from . import model
 METHODS = ("centred", "forward")
 
 
-def numerical_gradients(
-    cost_fn: Callable[[np.ndarray, np.ndarray], float],
-    W: np.ndarray,
-    b: np.ndarray,
-    h: float = 1e-6,
-    method: str = "centred",
-) -> tuple[np.ndarray, np.ndarray]:
+def numerical_gradients(cost_fn: Callable[[np.ndarray, np.ndarray], float], W: np.ndarray, b: np.ndarray,
+                        h: float = 1e-6, method: str = "centred") -> tuple[np.ndarray, np.ndarray]:
     """Finite-difference gradients of ``cost_fn(W, b) -> float`` at ``W: (K, d)``, ``b: (K,)``.
 
     ``method="centred"`` uses ``(c(p + h) - c(p - h)) / 2h`` (error O(h^2));
@@ -48,16 +43,9 @@ def numerical_gradients(
     return grads[0], grads[1]
 
 
-def numerical_gradients_of_scores(
-    of_scores: Callable,
-    W: np.ndarray,
-    b: np.ndarray,
-    X: np.ndarray,
-    Y: np.ndarray,
-    lam: float = 0.0,
-    h: float = 1e-6,
-    method: str = "centred",
-) -> tuple[np.ndarray, np.ndarray]:
+def numerical_gradients_of_scores(of_scores: Callable, W: np.ndarray, b: np.ndarray, X: np.ndarray, Y: np.ndarray,
+                                  lam: float = 0.0, h: float = 1e-6,
+                                  method: str = "centred") -> tuple[np.ndarray, np.ndarray]:
     """:func:`numerical_gradients` of ``of_scores(X W^T + b, Y) + lam * sum(W**2)``, without a product per cost.
 
     ``W: (K, d)``, ``b: (K,)``, ``X: (n, d)``, ``Y: (n, K)``. Moving ``W[k, j]`` by ``h``
@@ -109,28 +97,15 @@ def compare(analytic: np.ndarray, numerical: np.ndarray) -> dict[str, float]:
     rel = np.divide(diff, denom, out=np.zeros_like(diff), where=denom > 0)
     norm_denom = np.linalg.norm(a) + np.linalg.norm(n)
     return {
-        "abs_diff_mean": float(diff.mean()),
-        "abs_diff_std": float(diff.std()),
-        "abs_diff_max": float(diff.max()),
-        "grad_min": float(n.min()),
-        "grad_max": float(n.max()),
-        "grad_std": float(n.std()),
-        "max_rel_err": float(rel.max()),
-        "grad_at_max_rel_err": float(np.abs(n.reshape(-1)[rel.argmax()])),
+        "abs_diff_mean": float(diff.mean()), "abs_diff_std": float(diff.std()), "abs_diff_max": float(diff.max()),
+        "grad_min": float(n.min()), "grad_max": float(n.max()), "grad_std": float(n.std()),
+        "max_rel_err": float(rel.max()), "grad_at_max_rel_err": float(np.abs(n.reshape(-1)[rel.argmax()])),
         "rel_err_norm": float(np.linalg.norm(a - n) / norm_denom) if norm_denom else 0.0,
     }
 
 
-def check_gradients(
-    W: np.ndarray,
-    b: np.ndarray,
-    X: np.ndarray,
-    Y: np.ndarray,
-    lam: float = 0.0,
-    loss: str = "ce",
-    h: float = 1e-6,
-    method: str = "centred",
-) -> dict[str, dict[str, float]]:
+def check_gradients(W: np.ndarray, b: np.ndarray, X: np.ndarray, Y: np.ndarray, lam: float = 0.0, loss: str = "ce",
+                    h: float = 1e-6, method: str = "centred") -> dict[str, dict[str, float]]:
     """Analytic against numerical gradients (:func:`numerical_gradients_of_scores`) of a loss's cost at
     ``(W, b)`` on ``(X, Y)``.
 

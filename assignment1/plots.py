@@ -118,8 +118,7 @@ def weights_figure(Ws: Sequence[np.ndarray], titles: Sequence[str], class_names:
     for row, W, title in zip(axes, Ws, titles):
         for k, ax in enumerate(row):
             ax.imshow(template_image(W[k]), interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
         row[0].set_ylabel(title, rotation=0, ha="right", va="center", fontsize=MIN_FONT)
     for k, ax in enumerate(axes[0]):
         ax.set_title(class_names[k], fontsize=MIN_FONT, parse_math=False)  # a name, never TeX: it comes from the data
@@ -139,9 +138,7 @@ def p_true_histograms(models: dict[str, tuple[np.ndarray, np.ndarray]], y: np.nd
         correct = pred == y
         ax.hist(p_true[correct], bins=edges, alpha=0.6, label=f"correct ({correct.sum()})")
         ax.hist(p_true[~correct], bins=edges, alpha=0.6, label=f"incorrect ({(~correct).sum()})")
-        ax.set_title(name)
-        ax.set_xlabel("probability of the true class")
-        ax.set_ylabel("test examples")
+        ax.set(title=name, xlabel="probability of the true class", ylabel="test examples")
         ax.legend()
     return fig
 
@@ -153,9 +150,8 @@ def curves_figure(groups: dict[str, Sequence], key: str = "loss", ylabel: str = 
     for ax, (name, runs) in zip(axes[0], groups.items()):
         _band(ax, runs, f"train_{key}", "training", COLORS["train"])
         _band(ax, runs, f"val_{key}", "validation", COLORS["val"], "--")
-        ax.set_title(name)
+        ax.set(title=name, ylabel=ylabel)
         _epochs_axis(ax)
-        ax.set_ylabel(ylabel)
         ax.legend()
     return fig
 
@@ -170,8 +166,7 @@ def confusion_figure(C: np.ndarray, class_names: Sequence[str]) -> Figure:
     K = len(class_names)
     ax.set_xticks(range(K), class_names, rotation=45, ha="right", parse_math=False)  # names, never TeX
     ax.set_yticks(range(K), class_names, parse_math=False)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
+    ax.set(xlabel="predicted class", ylabel="true class")
     for i in range(K):
         for j in range(K):
             ax.text(j, i, str(C[i, j]), ha="center", va="center", fontsize=MIN_FONT,
@@ -192,14 +187,9 @@ def search_figure(finals: Sequence[tuple[int, str, float | None]], curves: Seque
     for state, marker in (("complete", "o"), ("pruned", "x")):
         done = [(n, v) for n, s, v in finals if s == state and v is not None]
         ax.plot([n for n, _ in done], [v for _, v in done], marker, markersize=3, linestyle="none", label=state)
-    best, best_line = -np.inf, []
-    for n, s, v in finals:
-        best = max(best, v if s == "complete" and v is not None else -np.inf)
-        best_line.append((n, best))
-    ax.step([n for n, _ in best_line], [v for _, v in best_line], where="post", color="black", linewidth=1,
-            label="best so far")
-    ax.set_xlabel("trial")
-    ax.set_ylabel("validation accuracy")
+    best = np.maximum.accumulate([v if s == "complete" and v is not None else -np.inf for _, s, v in finals])
+    ax.step([n for n, _, _ in finals], best, where="post", color="black", linewidth=1, label="best so far")
+    ax.set(xlabel="trial", ylabel="validation accuracy")
     ax.legend()
     ax = axes[0, 1]
     for _, state, points in curves:

@@ -77,19 +77,18 @@ def run(seed, acc, pred):
     return SimpleNamespace(config=SimpleNamespace(seed=seed), test={"acc": acc}, test_pred=np.array(pred))
 
 
-def test_compare_runs_pairs_by_seed_and_counts_significance():
+def test_significance_row_pairs_by_seed_and_counts_significance():
     y = np.zeros(30, int)
     # B is right on 12 more examples than A for every seed: McNemar p = 2 / 4096 each
     a = [run(s, 0.5, [0] * 10 + [1] * 20) for s in (0, 1, 2)]
     b = [run(s, 0.9, [0] * 22 + [1] * 8) for s in (2, 0, 1)]  # another order: pairing is by seed
-    r = stats.compare_runs(a, b, y)
-    assert [m["seed"] for m in r["mcnemar"]] == [2, 0, 1]
-    assert all((m["b"], m["c"]) == (0, 12) and m["p"] == pytest.approx(2 / 4096) for m in r["mcnemar"])
-    assert r["mcnemar_significant"] == 3
     row = stats.significance_row("s", "B vs A", "A", "B", a, b, y)
+    assert [m["seed"] for m in row["mcnemar"]] == [2, 0, 1]
+    assert all((m["b"], m["c"]) == (0, 12) and m["p"] == pytest.approx(2 / 4096) for m in row["mcnemar"])
+    assert row["mcnemar_significant"] == 3
     assert row["diff"] == pytest.approx(0.4) and row["n_seeds"] == 3
     # the same gain for every seed: the t-test has (almost) no spread to doubt it
-    assert r["paired_t"]["p"] < 1e-10 and row["significant"]
+    assert row["paired_t"]["p"] < 1e-10 and row["significant"]
     text = tables.significance_text([row])
     assert text == "Judged by a paired t-test over seeds at the 5% level, significant: B vs A (+0.4000)."
     # beside a difference that is not significant, each verdict is a sentence of its own
@@ -97,7 +96,7 @@ def test_compare_runs_pairs_by_seed_and_counts_significance():
     assert tables.significance_text([flat, row]) == ("Judged by a paired t-test over seeds at the 5% level, "
                                                      "significant: B vs A (+0.4000). Not significant: C vs A (0.0000).")
     with pytest.raises(ValueError, match="no seed"):
-        stats.compare_runs(a, [run(9, 0.5, [0] * 30)], y)
+        stats.significance_row("s", "B vs A", "A", "B", a, [run(9, 0.5, [0] * 30)], y)
 
 
 def test_a_difference_never_shows_a_sign_before_zero():

@@ -35,13 +35,9 @@ def final(runs: Sequence[RunResult], key: str) -> float:
 
 def roughness(runs: Sequence[RunResult], key: str) -> float:
     """Mean absolute epoch-to-epoch change of ``history[key]`` over the second half of training, averaged over runs."""
-    values = []
-    for r in runs:
-        h = r.history[key]
-        tail = h[len(h) // 2:]
-        if len(tail) > 1:
-            values.append(sum(abs(b - a) for a, b in zip(tail, tail[1:])) / (len(tail) - 1))
-    return sum(values) / len(values) if values else 0.0
+    tails = [r.history[key][len(r.history[key]) // 2:] for r in runs]
+    values = [np.abs(np.diff(tail)).mean() for tail in tails if len(tail) > 1]
+    return mean_std(values)[0] if values else 0.0
 
 
 @dataclass(frozen=True)
@@ -70,7 +66,7 @@ def _by_setting(groups: Sequence[Sequence[RunResult]]) -> dict[tuple[float, floa
 
 
 def _test_accuracy(runs: Sequence[RunResult]) -> float:
-    return float(np.mean([r.test["acc"] for r in runs]))
+    return mean_std([r.test["acc"] for r in runs])[0]
 
 
 @dataclass(frozen=True)
@@ -115,6 +111,7 @@ class RegularizationGap:
 
 
 def regularization_gap(groups: Sequence[Sequence[RunResult]]) -> RegularizationGap | None:
+    """The train-validation gap of each lambda at the smallest learning rate; None without lambda 0 and another."""
     by = _by_setting(groups)
     if not by:
         return None
@@ -139,6 +136,7 @@ class LambdaSweep:
 
 
 def lambda_sweep(groups: Sequence[Sequence[RunResult]]) -> LambdaSweep | None:
+    """Test accuracy by lambda at the smallest learning rate; None with fewer than two lambdas there."""
     by = _by_setting(groups)
     if not by:
         return None
@@ -214,8 +212,8 @@ def search_reach(trial_val_accs: Sequence[float], finals: Sequence[RunResult]) -
     """From the complete trials' final validation accuracies and the chosen configuration's runs (one per seed);
     None with fewer than two trials or two seeds."""
     best = sorted(trial_val_accs, reverse=True)[:2]
-    last = [r.history["val_acc"][-1] for r in finals if r.history["val_acc"]]
-    if len(best) < 2 or len(last) < 2:
+    _, seed_std, seeds = mean_std([r.history["val_acc"][-1] for r in finals if r.history["val_acc"]])
+    if len(best) < 2 or seeds < 2:
         return None
-    lead, seed_std = best[0] - best[1], float(np.std(last, ddof=1))
+    lead = best[0] - best[1]
     return SearchReach(lead=lead, seed_std=seed_std, settled=lead < seed_std)

@@ -35,8 +35,7 @@ def mcnemar_exact(correct_a, correct_b) -> dict:
     and B right. Under the null hypothesis (equal error rates) ``b ~ Binomial(b + c, 1/2)``:
     a two-sided exact binomial test. Returns ``{"b", "c", "p"}``.
     """
-    a = np.asarray(correct_a, dtype=bool)
-    b_ = np.asarray(correct_b, dtype=bool)
+    a, b_ = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
     if a.shape != b_.shape:
         raise ValueError(f"paired predictions must have the same shape, got {a.shape} and {b_.shape}")
     b = int(np.sum(a & ~b_))
@@ -50,8 +49,7 @@ def paired_t(values_a: Sequence[float], values_b: Sequence[float]) -> dict:
     Returns ``{"n", "mean_diff", "std_diff", "t", "p"}``; ``t`` and ``p`` are None
     with fewer than two pairs, and ``p`` is 1 when every difference is zero.
     """
-    a = np.asarray(values_a, dtype=np.float64)
-    b = np.asarray(values_b, dtype=np.float64)
+    a, b = np.asarray(values_a, dtype=np.float64), np.asarray(values_b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"paired values must have the same length, got {a.size} and {b.size}")
     d = mean_std(b - a)
@@ -65,30 +63,6 @@ def paired_t(values_a: Sequence[float], values_b: Sequence[float]) -> dict:
         warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
         t = ttest_rel(b, a)
     return {**out, "t": float(t.statistic), "p": float(t.pvalue)}
-
-
-def compare_runs(runs_a: Sequence, runs_b: Sequence, y: np.ndarray, alpha: float = 0.05) -> dict:
-    """Significance of ``B`` against ``A``: runs paired by seed, judged on the test set ``y: (n,)``.
-
-    Each run needs ``config.seed``, ``test_pred: (n,)`` and ``test["acc"]``. Returns
-    the mean accuracies, McNemar's exact test for every seed, how many seeds it
-    finds significant at ``alpha``, and the paired t-test over seeds.
-    """
-    by_seed = {r.config.seed: r for r in runs_a}
-    pairs = [(by_seed[r.config.seed], r) for r in runs_b if r.config.seed in by_seed]
-    if not pairs:
-        raise ValueError("no seed is shared by the two groups of runs: nothing to pair")
-    mcnemar = [{"seed": a.config.seed, **mcnemar_exact(a.test_pred == y, b.test_pred == y)} for a, b in pairs]
-    t = paired_t([a.test["acc"] for a, _ in pairs], [b.test["acc"] for _, b in pairs])
-    return {
-        "acc_a": mean_std([a.test["acc"] for a, _ in pairs]),
-        "acc_b": mean_std([b.test["acc"] for _, b in pairs]),
-        "mcnemar": mcnemar,
-        "mcnemar_significant": sum(m["p"] < alpha for m in mcnemar),
-        "paired_t": t,
-        "t_significant": t["p"] is not None and t["p"] < alpha,
-        "alpha": alpha,
-    }
 
 
 def group_by_setting(results: Iterable[RunResult]) -> list[list[RunResult]]:
@@ -116,21 +90,27 @@ def summarize(results: Iterable[RunResult], section: str, table: str) -> list[di
 
 
 def significance_row(section: str, comparison: str, a: str, b: str, runs_a: Sequence[RunResult],
-                     runs_b: Sequence[RunResult], y: np.ndarray) -> dict:
+                     runs_b: Sequence[RunResult], y: np.ndarray, alpha: float = 0.05) -> dict:
     """One comparison of the runs of B against those of A, paired by seed, on the test labels ``y: (n,)``.
 
-    Significant at the 5% level when the paired t-test says so (with one seed, when McNemar's test does).
+    Each run needs ``config.seed``, ``test_pred: (n,)`` and ``test["acc"]``. The row holds the mean
+    accuracies, McNemar's exact test for every seed and how many it finds significant at ``alpha``, and
+    the paired t-test over seeds. Significant when the t-test says so (with one seed, when McNemar's does).
     """
-    result = compare_runs(runs_a, runs_b, y)
-    t = result["paired_t"]
-    n = len(result["mcnemar"])
-    significant = result["t_significant"] if t["p"] is not None else result["mcnemar_significant"] == n
+    by_seed = {r.config.seed: r for r in runs_a}
+    pairs = [(by_seed[r.config.seed], r) for r in runs_b if r.config.seed in by_seed]
+    if not pairs:
+        raise ValueError("no seed is shared by the two groups of runs: nothing to pair")
+    mcnemar = [{"seed": a.config.seed, **mcnemar_exact(a.test_pred == y, b.test_pred == y)} for a, b in pairs]
+    mcnemar_significant = sum(m["p"] < alpha for m in mcnemar)
+    acc_a, acc_b = [a.test["acc"] for a, _ in pairs], [b.test["acc"] for _, b in pairs]
+    mean_a, mean_b, t = mean_std(acc_a), mean_std(acc_b), paired_t(acc_a, acc_b)
+    significant = t["p"] < alpha if t["p"] is not None else mcnemar_significant == len(pairs)
     return {
         "section": section, "table": "significance", "comparison": comparison, "a": a, "b": b,
-        "acc_a": result["acc_a"], "acc_b": result["acc_b"],
-        "diff": result["acc_b"]["mean"] - result["acc_a"]["mean"],
-        "paired_t": t, "mcnemar": result["mcnemar"], "mcnemar_significant": result["mcnemar_significant"],
-        "n_seeds": n, "alpha": result["alpha"], "significant": bool(significant),
+        "acc_a": mean_a, "acc_b": mean_b, "diff": mean_b["mean"] - mean_a["mean"],
+        "paired_t": t, "mcnemar": mcnemar, "mcnemar_significant": mcnemar_significant,
+        "n_seeds": len(pairs), "alpha": alpha, "significant": bool(significant),
     }
 
 

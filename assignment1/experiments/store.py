@@ -14,7 +14,6 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
-import io
 import json
 import os
 import warnings
@@ -58,11 +57,9 @@ def code_fingerprint(source: str) -> str:
     """sha256 of a module's syntax tree without docstrings: it changes with the code, not with comments."""
     tree = ast.parse(source)
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            first = node.body[0] if node.body else None
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
-                    and isinstance(first.value.value, str):
-                node.body = node.body[1:] or [ast.Pass()]
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and ast.get_docstring(node, clean=False) is not None:
+            node.body = node.body[1:] or [ast.Pass()]
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
@@ -101,9 +98,7 @@ class RunStore:
         arrays = {"W": r.W, "b": r.b, "meta": np.array(json.dumps(meta))}
         if r.test is not None:
             arrays.update(test_pred=r.test_pred, test_p_true=r.test_p_true)
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        files.write_atomic(self.path(key), buf.getvalue(), durable=True)
+        files.write_atomic(self.path(key), lambda f: np.savez(f, **arrays), durable=True)
 
     def load(self, key: str, problem: Callable[[RunResult], str | None] = lambda r: None) -> RunResult | None:
         """The stored run, or None if there is none.
@@ -149,8 +144,8 @@ def read(path: Path) -> RunResult:
                          test_p_true=z["test_p_true"] if tested else None, seconds=meta["seconds"])
 
 
-def stored_compute(directory: Path) -> tuple[int, float]:
-    """How many runs ``directory`` holds and the seconds their training took, from their stored records."""
+def describe(directory: Path) -> str:
+    """``directory``, how many runs it holds and the minutes their training took (from their stored records)."""
     n, seconds = 0, 0.0
     for path in Path(directory).glob("*.npz"):
         try:
@@ -158,7 +153,7 @@ def stored_compute(directory: Path) -> tuple[int, float]:
             n += 1
         except Exception:  # a damaged entry counts for nothing; it would be recomputed anyway
             continue
-    return n, seconds
+    return f"{directory}: {n} stored run{'s' * (n != 1)}, {seconds / 60:.1f} min of training"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,8 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--remove", action="store_true", help="delete every stored run")
     args = parser.parse_args(argv)
     directory = paths.runs_dir()
-    n, seconds = stored_compute(directory)
-    what = f"{directory}: {n} stored run{'s' * (n != 1)}, {seconds / 60:.1f} min of training"
+    what = describe(directory)
     if args.remove:
         shutil.rmtree(directory, ignore_errors=True)
         print(f"removed {what}; those runs train again when a report needs them")

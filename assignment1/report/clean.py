@@ -30,17 +30,6 @@ REPORT_FOLDERS = frozenset("-".join(kinds) for n in range(1, len(KINDS) + 1)
                            for kinds in itertools.combinations(KINDS, n))
 
 
-def _name(path: Path) -> str:
-    return path.name + "/" if path.is_dir() else path.name
-
-
-def _delete(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
 def _report_folder(entry: Path) -> bool:
     """Whether ``entry`` is a folder another report writes in: named by its kinds, or with a report's lock."""
     return entry.is_dir() and not entry.is_symlink() and (entry.name in REPORT_FOLDERS or (entry / LOCK).exists())
@@ -69,8 +58,11 @@ def clean(reports: Path) -> tuple[list[str], list[str]]:
                     continue
             elif full_held:
                 continue  # the full report's own file or folder, which its runner is writing
-            removed.append(_name(entry))
-            _delete(entry)
+            removed.append(entry.name + "/" * entry.is_dir())
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
     finally:
         if not full_held:
             files.release(full_lock)
@@ -84,12 +76,10 @@ def clean(reports: Path) -> tuple[list[str], list[str]]:
 def describe_runs(directory: Path) -> str:
     """What the run store at ``directory`` holds, in one line (its size needs numpy: without it, its files)."""
     try:
-        from ..experiments.store import stored_compute
+        from ..experiments.store import describe
     except ImportError:  # `make clean` before `make setup`: plain python3
         return f"kept {directory} (make clean-runs removes it)"
-    n, seconds = stored_compute(directory)
-    return (f"kept {directory}: {n} stored run{'s' * (n != 1)}, {seconds / 60:.1f} min of training "
-            "(make clean-runs removes them)")
+    return f"kept {describe(directory)} (make clean-runs removes them)"
 
 
 def main() -> int:

@@ -39,10 +39,6 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _is_table(text: str) -> bool:
-    return text.lstrip().startswith("|")
-
-
 def _fenced(text: str, language: str = "") -> str:
     """``text`` as a fenced code block, its fence longer than any run of backticks inside (which would end it)."""
     fence = "`" * max(3, 1 + max(map(len, re.findall("`+", text)), default=0))
@@ -67,7 +63,7 @@ def _blocks(nb: nbformat.NotebookNode, show_code: bool) -> list[tuple[str, objec
                 data = o.get("data", {})
                 if "text/markdown" in data:
                     for p in _paragraphs(data["text/markdown"]):
-                        out.append(("table" if _is_table(p) else "md", p))
+                        out.append(("table" if p.startswith("|") else "md", p))
                 elif "image/png" in data:
                     css_width = o.get("metadata", {}).get("image/png", {}).get("width")  # retina: CSS pixels
                     width = min(MAX_WIDTH, css_width / 100) if css_width else MAX_WIDTH
@@ -126,8 +122,7 @@ def to_pdf(markdown: str, image_dir: Path, title: str, banner: str = "", paper: 
     path = image_dir / "report.typ"
     path.write_text(source)
     # a fixed timestamp: the same report gives the same file
-    return typst.compile(str(path), root=str(image_dir),
-                         timestamp=datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC))
+    return typst.compile(str(path), root=str(image_dir), timestamp=datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC))
 
 
 def render(nb: nbformat.NotebookNode, title: str, banner: str = "", show_code: bool = False, pdf: bool = True,

@@ -130,14 +130,12 @@ def records(executed: Path) -> tuple[dict, dict | None]:
     compute = None
     for cell in nbformat.read(executed, as_version=4).cells:
         for out in cell.get("outputs", []):
-            record = out.get("metadata", {}).get("text/markdown", {}).get(RECORD)
-            if record is None:
-                continue
+            record = out.get("metadata", {}).get("text/markdown", {}).get(RECORD, {})
             if "compute" in record:
                 compute = record["compute"]
-            elif isinstance(record["rows"], list):
+            elif isinstance(record.get("rows"), list):
                 tables[record["table"]] = tables.get(record["table"], []) + record["rows"]
-            else:
+            elif "rows" in record:
                 tables[record["table"]] = record["rows"]
     return tables, compute
 
