@@ -185,3 +185,14 @@ def test_every_setting_is_an_option_that_reaches_the_run(tiny_env, tmp_path):
     assert r.returncode == 0, r.stderr
     # the run trained with each of them
     assert json.loads(out.read_text())["settings"] == expected.to_dict()
+
+
+def test_values_are_typed_as_papermill_types_its_p_values():
+    # papermill's own rule is the reference (private there, so the command line and the runner share one copy)
+    from papermill.cli import _resolve_type
+
+    from assignment1.experiments.cli import typed
+
+    for text in ["True", "False", "None", "true", "7", "-3", " 5 ", "1_000", "1e-3", "0.5", "nan", "-inf", "ce",
+                 "[1, 2]", "0x10", ""]:
+        assert (type(typed(text)), repr(typed(text))) == (type(_resolve_type(text)), repr(_resolve_type(text))), text

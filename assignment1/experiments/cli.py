@@ -15,6 +15,7 @@ import json
 import math
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 from tqdm import tqdm
@@ -53,14 +54,10 @@ def typed(text: str):
 
     Whether the value suits its setting is then :meth:`RunConfig.check`'s to say.
     """
-    if text in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[text]
     for kind in (int, float):
-        try:
+        with suppress(ValueError):
             return kind(text)
-        except ValueError:
-            pass
-    return text
+    return {"True": True, "False": False, "None": None}.get(text, text)
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:

@@ -8,10 +8,3 @@
 - :mod:`.assemble`, :mod:`.render`: one document from the executed sections.
 - :mod:`.clean`: ``make clean``, which keeps the runs, the search's study and any report being written.
 """
-
-import sys
-
-# nbformat (through papermill and nbconvert) validates notebooks with jsonschema, which imports rfc3987_syntax
-# where it is installed (JupyterLab's extra brings it); that builds some 35 Lark parsers: 2 to 3 s at every start
-# of the runner on 2 cores, for the "iri" formats that no notebook schema uses. Marked absent, they go unchecked.
-sys.modules.setdefault("rfc3987_syntax", None)

@@ -1,64 +1,32 @@
-"""Executing section notebooks: papermill, in kernels over private Unix sockets."""
+"""Executing section notebooks with papermill, in kernels over Unix sockets that a stopped report stops."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
 import signal
-import tempfile
-import uuid
 import weakref
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 import papermill
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import CaselessStrEnum, Dict, Unicode, default
 from traitlets.config import Config
 
 from ..experiments import paths
 
+#: Arguments of the kernel process: its own log stays out of the terminal. jupyter_client interrupts a kernel
+#: before asking it to stop, and one section in six logged ``KeyboardInterrupt caught in kernel`` there.
+KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
 
-class LocalKernelManager(AsyncKernelManager):
-    """Section kernels that talk over Unix sockets in a private directory, not TCP, and stop without SIGINT.
 
-    No port is opened to the machine (ipykernel 7 warns about unencrypted TCP on
-    every start), and the sockets stay out of the notebooks' working directory.
-    jupyter_client's shutdown interrupts a kernel before asking it to stop, and a
-    kernel caught at the wrong moment logs ``KeyboardInterrupt caught in kernel``
-    to the terminal; a section's kernel has finished its work by then, so the
-    request to stop is sent alone. ``extra_env`` adds to the kernel's environment
-    (the runner names its progress directory there, see :mod:`assignment1.experiments.progress`),
-    and what the kernel process itself prints (not its cells' output, which goes to the notebook) goes to
-    ``log_file``: a kernel stopped by Ctrl-C would otherwise fill the terminal with its shutdown.
-    """
+class SectionKernel(AsyncKernelManager):
+    """papermill's kernel manager, remembered so that :func:`stop_kernels` can stop a report midway."""
 
-    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
-    socket_dir = Unicode("", config=True, help="directory for the kernel's sockets (the temporary directory if empty)")
-    extra_env = Dict(config=True, help="variables added to the kernel's environment")
-    log_file = Unicode("", config=True, help="file for what the kernel process prints (empty: the terminal)")
-
-    @default("ip")
-    def _ip_default(self):
-        if self.transport == "tcp":
-            return "127.0.0.1"
-        # a name of its own: two kernels starting at once would otherwise pick the same free socket names
-        return os.path.join(self.socket_dir or tempfile.gettempdir(), f"kernel-{uuid.uuid4().hex[:8]}")
-
-    async def _async_interrupt_kernel(self) -> None:
-        if not self.shutting_down:
-            await super()._async_interrupt_kernel()
-
-    async def _async_pre_start_kernel(self, **kw):
+    async def start_kernel(self, **kw) -> None:
         _started.add(self)
-        cmd, kw = await super()._async_pre_start_kernel(**kw)
-        kw["env"] = {**kw.get("env", os.environ), **self.extra_env}
-        if self.log_file:
-            with open(self.log_file, "ab") as log:  # the kernel keeps its own copy of the descriptor
-                kw["stdout"] = kw["stderr"] = os.dup(log.fileno())
-        return cmd, kw
+        await super().start_kernel(**kw)
 
 
 _started: weakref.WeakSet = weakref.WeakSet()  # this process's section kernels, for stop_kernels
@@ -78,27 +46,16 @@ def stop_kernels() -> None:
                 os.killpg(process.pid, signal.SIGKILL)
 
 
-@contextmanager
-def kernel_options(env: dict[str, str], log_file: Path):
-    """papermill's keyword arguments for :class:`LocalKernelManager` kernels with ``env`` added to their
-    environment and their own output in ``log_file``, over Unix sockets in a private directory (over TCP
-    where there are none)."""
-    socket_dir = tempfile.mkdtemp(prefix="a1-kernel-")  # short, so the socket paths stay under the length limit
-    transport = "ipc" if os.name == "posix" else "tcp"
-    try:
-        yield {"kernel_manager_class": LocalKernelManager,
-               "config": Config({"LocalKernelManager": {"socket_dir": socket_dir, "extra_env": env,
-                                                        "transport": transport, "log_file": str(log_file)}})}
-    finally:
-        shutil.rmtree(socket_dir, ignore_errors=True)
-
-
-def run_section(name: str, out: Path, parameters: dict, kernel: dict) -> None:
-    """Execute ``notebooks/<name>.ipynb`` with ``parameters`` into ``out`` (kept, with outputs, even on failure)."""
+def run_section(name: str, out: Path, parameters: dict, socket_dir: Path) -> None:
+    """Execute ``notebooks/<name>.ipynb`` with ``parameters`` into ``out`` (kept, with outputs, even on failure),
+    its kernel talking over Unix sockets in ``socket_dir`` (over TCP where there are none)."""
+    # no port opened to the machine, and no "Kernel is running over TCP without encryption" from ipykernel 7
+    sockets = {"transport": "ipc", "ip": str(socket_dir / name)} if os.name == "posix" else {}
     # the kernel starts in the notebooks' directory: papermill's cwd= would change this whole process's
     papermill.execute_notebook(str(paths.NOTEBOOKS_DIR / f"{name}.ipynb"), str(out), parameters=parameters,
                                resources={"metadata": {"path": str(paths.NOTEBOOKS_DIR)}}, progress_bar=False,
-                               **kernel)
+                               kernel_manager_class=SectionKernel, config=Config(KernelManager=sockets),
+                               extra_arguments=KERNEL_ARGS)
 
 
 def failure(section: str, e: Exception, out: Path) -> str:

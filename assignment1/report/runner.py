@@ -18,15 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
+import tempfile
 import time
-import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from types import SimpleNamespace
+from unittest import mock
 
 import yaml
+from papermill.iorw import NoDatesSafeLoader
 from tqdm import tqdm
 
 from .. import data, fetch, files, validate
@@ -35,15 +38,13 @@ from ..experiments.cli import typed
 from ..experiments.progress import PROGRESS_ENV, RunBars
 from . import assemble, params
 from .clean import KINDS, LOCK
-from .notebooks import failure, kernel_options, run_section, stop_kernels, warnings_in
+from .notebooks import failure, run_section, stop_kernels, warnings_in
 from .render import PAPERS
 from .section import records
 from .tables import text
 
 #: Parameters that say where things are or how fast they run, not what the results are.
 NEUTRAL = frozenset({"data_dir", "data_url", "data_md5", "reports_dir", "n_jobs"})
-#: Set in the environment of the processes a report starts, so that they can be found (and none outlives it).
-REPORT_ENV = "A1_REPORT"
 
 
 def selected(prefixes: list[str] | None = None) -> list[str]:
@@ -219,22 +220,24 @@ def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, r
     executed = {name: out_dir / "executed" / f"{name}.ipynb" for name in names}
     waiting, running, t0 = list(names), {}, time.perf_counter()
 
-    def timed(name: str, kernel: dict) -> float:
+    def timed(name: str, sockets: str) -> float:
         start = time.perf_counter()
-        run_section(name, executed[name], {k: v for k, v in overrides.items() if k in declared[name]}, kernel)
+        run_section(name, executed[name], {k: v for k, v in overrides.items() if k in declared[name]}, Path(sockets))
         return time.perf_counter() - start
 
     at_once = 1 if overrides.get("n_jobs") == 1 else 2
     pool = ThreadPoolExecutor(at_once, thread_name_prefix="section")
     try:
-        env = {PROGRESS_ENV: str(progress_dir), REPORT_ENV: uuid.uuid4().hex}
-        with kernel_options(env, out_dir / "kernels.log") as kernel, RunBars(progress_dir) as bars, \
-                tqdm(total=len(names), desc="report sections", unit="section", position=0,
-                     disable=not bars.live) as bar:
+        # the kernels inherit the environment: there they find where to write their progress
+        with (mock.patch.dict(os.environ, {PROGRESS_ENV: str(progress_dir)}),
+              tempfile.TemporaryDirectory(prefix="a1-kernel-", ignore_cleanup_errors=True) as sockets,
+              RunBars(progress_dir) as bars,
+              tqdm(total=len(names), desc="report sections", unit="section", position=0,
+                   disable=not bars.live) as bar):
             while waiting or running:
                 while waiting and len(running) < at_once:
                     name = waiting.pop(0)
-                    running[pool.submit(timed, name, kernel)] = name
+                    running[pool.submit(timed, name, sockets)] = name
                 bar.set_postfix_str(" ".join(running.values()))
                 for future in wait(running, return_when=FIRST_COMPLETED).done:
                     name = running.pop(future)
@@ -269,6 +272,8 @@ def quiet() -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]:
+    """The options, and the parameter overrides merged as papermill merges its own: ``-f`` files, then ``-y``,
+    then ``-p`` (typed), then ``-r`` (text)."""
     parser = argparse.ArgumentParser(prog="python -m assignment1.report", description=__doc__.splitlines()[0])
     parser.add_argument("-p", "--parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="override a parameter (typed as papermill does: int, float, True/False, else text)")
@@ -288,33 +293,33 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]
     args = parser.parse_args(argv)
     overrides: dict = {}
     try:
-        for source in args.parameters_file:
-            try:
-                overrides.update(_yaml_mapping(Path(source).read_text(), source))
-            except OSError as e:
-                raise ValueError(f"cannot read parameters file {source}: {e.strerror}") from None
-        for text in args.parameters_yaml:
-            overrides.update(_yaml_mapping(text, "-y"))
+        for where, text in [*((f, _read(f)) for f in args.parameters_file), *(("-y", y) for y in args.parameters_yaml)]:
+            overrides.update(_yaml_mapping(text, where))
     except ValueError as e:
         parser.exit(2, f"error: {e}\n")
-    for name, value in args.parameters:
-        overrides[name] = typed(value)
-    overrides.update(dict(args.parameters_raw))
-    if args.quick:
-        overrides["quick"] = True
-    return args, overrides
+    overrides |= {name: typed(value) for name, value in args.parameters} | dict(args.parameters_raw)
+    return args, overrides | ({"quick": True} if args.quick else {})
 
 
 def _yaml_mapping(text: str, where: str) -> dict:
+    """Overrides given as YAML (``where`` names them): read as papermill's ``-y`` and ``-f`` read them, dates as text.
+
+    Raises ValueError with one line if ``text`` is not a YAML mapping.
+    """
     try:
-        value = yaml.safe_load(text)
+        value = yaml.load(text, Loader=NoDatesSafeLoader)
     except yaml.YAMLError as e:
         raise ValueError(f"{where} is not valid YAML: {e}".replace("\n", " ")) from None
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
+    if not isinstance(value, dict | None):
         raise ValueError(f"{where} must be a YAML mapping of parameter names to values")
-    return value
+    return value or {}
+
+
+def _read(source: str) -> str:
+    try:
+        return Path(source).read_text()
+    except OSError as e:
+        raise ValueError(f"cannot read parameters file {source}: {e.strerror}") from None
 
 
 def _interrupt(signum, frame):
