@@ -14,7 +14,6 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
-from functools import partial
 
 from . import model, validate
 
@@ -23,24 +22,23 @@ NORMALIZATIONS = ("per_feature", "global")
 DTYPES = ("float32", "float64")
 ENGINES = ("fast", "plain")
 SCHEDULES = ("step", "cosine")
+_COUNT = validate.integer(low=1)
+_EPOCHS = validate.each(_COUNT, "a list of epochs", nonempty=False)
 
 
 def _milestones(name: str, value) -> tuple[int, ...]:
-    epochs = [validate.integer(f"{name}[{i}]", m, low=1)
-              for i, m in enumerate(validate.sequence(name, value, "a list of epochs"))]
-    if epochs != sorted(set(epochs)):
+    if (epochs := _EPOCHS(name, value)) != sorted(set(epochs)):
         raise validate.ParameterError(name, "be strictly increasing", list(value))
     return tuple(epochs)
 
 
 def _fraction(name: str, value) -> float:
-    value = validate.non_negative(name, value)
-    if value >= 1:
+    if (value := validate.non_negative(name, value)) >= 1:
         raise validate.ParameterError(name, "be a fraction from 0 up to (not including) 1", value)
     return value
 
 
-def _setting(default, check, help: str):
+def _setting(default, check: validate.Check, help: str):
     return field(default=default, metadata={"check": check, "help": help})
 
 
@@ -61,27 +59,27 @@ class RunConfig:
 
     lam: float = _setting(0.1, validate.non_negative, "L2 regularization strength")
     eta: float = _setting(0.001, validate.positive, "learning rate (of the first epoch, with milestones)")
-    n_epochs: int = _setting(40, partial(validate.integer, low=1), "epochs")
-    n_batch: int = _setting(100, partial(validate.integer, low=1), "mini-batch size")
-    seed: int = _setting(0, partial(validate.integer, low=0), "seed of the initialization, sample order and flips")
-    loss: str = _setting("ce", partial(validate.choice, allowed=LOSSES),
+    n_epochs: int = _setting(40, _COUNT, "epochs")
+    n_batch: int = _setting(100, _COUNT, "mini-batch size")
+    seed: int = _setting(0, validate.integer(low=0), "seed of the initialization, sample order and flips")
+    loss: str = _setting("ce", validate.choice(LOSSES),
                          "ce: softmax cross-entropy; mbce: sigmoid multiple binary cross-entropy")
     flip: bool = _setting(False, validate.flag, "mirror each image of a batch with probability 0.5")
-    shift: int = _setting(0, partial(validate.integer, low=0, high=8),
+    shift: int = _setting(0, validate.integer(low=0, high=8),
                           "move each image of a batch by up to this many pixels each way (0: never)")
     milestones: tuple[int, ...] = _setting((), _milestones, "epochs (0-based) at which eta is multiplied by decay")
     decay_factor: float = _setting(0.1, validate.positive, "factor applied to eta at each milestone")
-    schedule: str = _setting("step", partial(validate.choice, allowed=SCHEDULES),
+    schedule: str = _setting("step", validate.choice(SCHEDULES),
                              "step: eta times decay_factor at each milestone; cosine: eta down to 0 along a cosine")
     average: float = _setting(0.0, _fraction, "fraction of the last epochs whose weights are averaged (0: none)")
-    val_size: int = _setting(5000, partial(validate.integer, low=1), "images held out of training for validation")
-    normalize: str = _setting("per_feature", partial(validate.choice, allowed=NORMALIZATIONS),
+    val_size: int = _setting(5000, _COUNT, "images held out of training for validation")
+    normalize: str = _setting("per_feature", validate.choice(NORMALIZATIONS),
                               "standardize per feature, or by one global mean and std")
-    dtype: str = _setting("float32", partial(validate.choice, allowed=DTYPES), "training precision")
+    dtype: str = _setting("float32", validate.choice(DTYPES), "training precision")
     init_std: float = _setting(0.1, validate.positive, "std of the N(0, std^2) initialization of W and b")
     evaluate_train: bool = _setting(True, validate.flag, "measure loss, cost and accuracy on the training data after "
                                     "each epoch (False: on the validation data only, as the search's trials)")
-    engine: str = _setting("fast", partial(validate.choice, allowed=ENGINES),
+    engine: str = _setting("fast", validate.choice(ENGINES),
                            "fast (sweep.py) or plain (train.py, the textbook loop); same results to rounding")
 
     def __post_init__(self):
@@ -91,10 +89,8 @@ class RunConfig:
 
     @classmethod
     def check(cls, name: str, value, setting: str | None = None):
-        """``value`` as setting ``name`` accepts it, or :class:`~assignment1.validate.ParameterError`.
-
-        ``setting`` checks a value that plays another setting's part (``decay_eta0`` is an ``eta``).
-        """
+        """``value`` as setting ``setting or name`` accepts it (``decay_eta0`` plays an ``eta``), or
+        :class:`~assignment1.validate.ParameterError`."""
         return SETTINGS[setting or name].metadata["check"](name, value)
 
     def check_data_size(self, n_images: int, names: tuple[str, str] = ("val_size", "n_batch")) -> None:
@@ -102,8 +98,8 @@ class RunConfig:
 
         ``names`` are what the error calls ``val_size`` and ``n_batch`` (a section's ``big_val_size``).
         """
-        validate.integer(names[0], self.val_size, low=1, high=n_images - 1)
-        validate.integer(names[1], self.n_batch, low=1, high=n_images - self.val_size)
+        validate.integer(1, n_images - 1)(names[0], self.val_size)
+        validate.integer(1, n_images - self.val_size)(names[1], self.n_batch)
 
     def eta_at(self, epoch: int) -> float:
         """The learning rate of ``epoch`` (0-based)."""

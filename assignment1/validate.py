@@ -1,15 +1,16 @@
 """The building blocks of parameter checks.
 
-Each check either returns the value (converted where that is lossless) or
-raises :class:`ParameterError` naming the parameter, what it accepts and what
-it got, so bad input is refused before any work starts.
+A check is a function ``check(name, value)`` that returns the value (converted where that is lossless) or raises
+:class:`ParameterError` naming the parameter, what it accepts and what it got, so bad input is refused before
+any work starts. :func:`real`, :func:`integer`, :func:`choice` and :func:`each` make checks.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 _NOTHING = object()
 
@@ -50,48 +51,36 @@ def with_guess(name: str, known: Iterable[str], typed: str | None = None) -> str
     return f"{typed or name} (did you mean {close[0]}?)" if close else typed or name
 
 
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+Check = Callable[[str, object], object]
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+def real(low: float | None = None, low_open: bool = False) -> Check:
+    """A check of a finite number (given as a float), optionally ``> low`` (``low_open``) or ``>= low``."""
+    def check(name, value) -> float:
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise ParameterError(name, "be a number", value)
+        if not math.isfinite(value := float(value)):
+            raise ParameterError(name, "be finite", value)
+        if low is not None and (value <= low if low_open else value < low):
+            raise ParameterError(name, f"be {'>' if low_open else '>='} {low:g}", value)
+        return value
+    return check
 
 
-def real(name: str, value, *, low: float | None = None, low_open: bool = False) -> float:
-    """``value`` as a finite float, optionally ``> low`` (``low_open``) or ``>= low``."""
-    if not _is_real(value):
-        raise ParameterError(name, "be a number", value)
-    value = float(value)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ParameterError(name, "be finite", value)
-    if low is not None and (value <= low if low_open else value < low):
-        raise ParameterError(name, f"be {'>' if low_open else '>='} {low:g}", value)
-    return value
+#: Checks of a number > 0 (``eta``) and >= 0 (``lam``).
+positive, non_negative = real(0.0, low_open=True), real(0.0)
 
 
-def positive(name: str, value) -> float:
-    """A finite number > 0 (for example ``eta``)."""
-    return real(name, value, low=0.0, low_open=True)
-
-
-def non_negative(name: str, value) -> float:
-    """A finite number >= 0 (for example ``lam``)."""
-    return real(name, value, low=0.0)
-
-
-def integer(name: str, value, *, low: int | None = None, high: int | None = None) -> int:
-    """An int in ``[low, high]`` (either bound optional)."""
-    if not _is_int(value):
-        raise ParameterError(name, "be an integer", value)
-    value = int(value)
-    if (low is not None and value < low) or (high is not None and value > high):
-        if low is not None and high is not None:
-            requirement = f"be an integer from {low} to {high}"
-        else:
-            requirement = f"be at least {low}" if low is not None else f"be at most {high}"
-        raise ParameterError(name, requirement, value)
-    return value
+def integer(low: int | None = None, high: int | None = None) -> Check:
+    """A check of an int in ``[low, high]`` (either bound optional)."""
+    def check(name, value) -> int:
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            raise ParameterError(name, "be an integer", value)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ParameterError(name, f"be at least {low}" if high is None else f"be at most {high}" if low is None
+                                 else f"be an integer from {low} to {high}", int(value))
+        return int(value)
+    return check
 
 
 def flag(name: str, value) -> bool:
@@ -101,12 +90,22 @@ def flag(name: str, value) -> bool:
     return value
 
 
-def choice(name: str, value, allowed: Iterable):
-    """``value`` if it is one of ``allowed``."""
-    allowed = tuple(allowed)
-    if value not in allowed:
-        raise ParameterError(name, f"be one of {', '.join(map(repr, allowed))}", value)
+def text(name: str, value) -> str:
+    """A string."""
+    if not isinstance(value, str):
+        raise ParameterError(name, "be a string", value)
     return value
+
+
+def choice(allowed: Iterable) -> Check:
+    """A check of a value that is one of ``allowed``."""
+    allowed = tuple(allowed)
+
+    def check(name, value):
+        if value not in allowed:
+            raise ParameterError(name, f"be one of {', '.join(map(repr, allowed))}", value)
+        return value
+    return check
 
 
 def sequence(name: str, value, what: str, *, length: int | None = None, nonempty: bool = False) -> list:
@@ -117,10 +116,8 @@ def sequence(name: str, value, what: str, *, length: int | None = None, nonempty
     return list(value)
 
 
-def positive_range(name: str, value) -> list[float]:
-    """A ``[low, high]`` pair of positive numbers with ``low <= high``."""
-    lo, hi = sequence(name, value, "a [low, high] pair", length=2)
-    lo, hi = positive(f"{name}[0]", lo), positive(f"{name}[1]", hi)
-    if hi < lo:
-        raise ParameterError(name, "be a range with low <= high", value)
-    return [lo, hi]
+def each(item: Check, what: str = "a non-empty list", nonempty: bool = True) -> Check:
+    """A check of a list (:func:`sequence`) whose items ``item`` checks, as ``<name>[i]``."""
+    def check(name, value) -> list:
+        return [item(f"{name}[{i}]", v) for i, v in enumerate(sequence(name, value, what, nonempty=nonempty))]
+    return check

@@ -143,3 +143,25 @@ def test_the_curves_grow_while_a_run_trains_and_the_run_trains_every_epoch(explo
     # the run trained every epoch, and the curves were drawn while it trained, one epoch longer each time
     assert f.result.history["epoch"] == list(range(1, 9)) and not f.stopped
     assert shown_epochs == list(range(1, 9))
+
+
+def test_the_table_of_runs_shows_every_value_as_text(explorer, monkeypatch):
+    # a row whose header and cell look like markup, as the table of runs draws it
+    from html.parser import HTMLParser
+
+    monkeypatch.setattr(explorer, "rows", lambda: [{"<b>head</b>": "a & <i>b</i>", "run": 1}])
+    explorer._draw_table()
+
+    class Cells(HTMLParser):  # the browser's view: the text of each cell, and the tags it sees
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+
+        def handle_data(self, data):
+            self.cells.append(data) if self.tags[-1] in ("th", "td") else None
+
+    parser = Cells(convert_charrefs=True)
+    parser.cells, parser.tags = [], []
+    parser.feed(explorer.table.value)
+    # each value comes back as the text it was, and no tag of it reached the page
+    assert parser.cells == ["<b>head</b>", "run", "a & <i>b</i>", "1"]
+    assert {"i"} & set(parser.tags) == set() and parser.tags.count("b") == 1  # the one <b>: the table's title

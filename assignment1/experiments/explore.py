@@ -32,6 +32,7 @@ from .. import plots
 from ..config import RunConfig
 from .runs import Experiments, RunResult, train_run, with_test
 from .search import decay_milestones
+from .tabular import table
 
 SCHEDULES = {"constant": False, "x0.1 at 1/2, 4/5 of epochs": True}
 BATCH_SIZES = (10, 20, 50, 100, 200, 500, 1000)
@@ -268,17 +269,10 @@ class Explorer:
 
     def _draw_table(self) -> None:
         rows = self.rows()
-        if not rows:
-            self.table.value = ""
-            return
-        cell = "padding:2px 12px 2px 0;text-align:left"
-        head = "".join(f"<th style='{cell};border-bottom:1px solid #999'>{k}</th>" for k in rows[0])
-        body = "".join("<tr>" + "".join(f"<td style='{cell}'>{v}</td>" for v in r.values()) + "</tr>" for r in rows)
         note = ("<p><i>Test accuracy is for reporting the setting you chose, not for choosing it: "
                 "compare settings on validation accuracy.</i></p>" if self.show_test.value else "")
-        self.table.value = ("<p><b>Runs of this session</b></p>"
-                            f"<table class='a1-runs' style='border-collapse:collapse'><tr>{head}</tr>{body}</table>"
-                            + note)
+        self.table.value = (f"<p><b>Runs of this session</b></p>{table(rows[0], [r.values() for r in rows], 'a1-runs')}"
+                            + note) if rows else ""
 
     def widget(self) -> w.Widget:
         """The whole interface: controls, buttons and progress, curves, templates, the table of runs."""

@@ -25,7 +25,7 @@ from ..experiments.store import code_hash
 from . import reproduction
 from .render import render
 from .section import RECORD
-from .tables import code, text
+from .tables import code, markdown_table, text
 
 TITLE = "DD2424 Assignment 1: a one-layer network on CIFAR-10"
 #: The one resolution of every dependency that ``make lock`` writes; ``make setup`` installs from it.
@@ -84,31 +84,26 @@ def software() -> dict:
     return {"versions": versions, "commit": commit, "code_hash": code_hash()[:16], "lock_hash": lock_hash}
 
 
-def _fmt_value(v) -> str:
-    return code(json.dumps(v, ensure_ascii=False))
-
-
 def provenance_markdown(provenance: dict, parameters: dict[str, dict], compute: dict[str, dict],
                         sw: dict) -> str:
     """The closing provenance section: the data, the software, the parameters the runs used, their compute.
 
     Every value in it (the data's source, a path in a parameter) is shown as text, never read as markup."""
+    files = [[text(name), code(md5), "yes" if md5 == fetch.OFFICIAL_BATCH_MD5[name] else "no"]
+             for name, md5 in provenance["files"].items()]
     lines = ["# Provenance", "", "## Data", "", text(fetch.describe(provenance)), "",
-             "| file | md5 | official |", "|---|---|---|"]
-    for name, md5 in provenance["files"].items():
-        lines.append(f"| {text(name)} | {code(md5)} | {'yes' if md5 == fetch.OFFICIAL_BATCH_MD5[name] else 'no'} |")
-    lines += ["", "## Software", "", f"Code: git commit {code(sw['commit'])}; result-defining code hash "
-              f"{code(sw['code_hash'])}. Versions as locked in {code(LOCK_FILE)} (sha256 {code(sw['lock_hash'])}):",
-              "", "| package | version |", "|---|---|"]
-    lines += [f"| {text(k)} | {text(v)} |" for k, v in sw["versions"].items()]
-    lines += ["", "## Parameters", "", "The values each section's runs used (quick mode applied, where it was on).", ""]
+             markdown_table(["file", "md5", "official"], files), "", "## Software", "",
+             f"Code: git commit {code(sw['commit'])}; result-defining code hash {code(sw['code_hash'])}. Versions as "
+             f"locked in {code(LOCK_FILE)} (sha256 {code(sw['lock_hash'])}):", "",
+             markdown_table(["package", "version"], [[text(k), text(v)] for k, v in sw["versions"].items()]), "",
+             "## Parameters", "", "The values each section's runs used (quick mode applied, where it was on).", ""]
     for section, values in parameters.items():
-        lines += [f"**{text(section)}**: " + ", ".join(f"{text(k)} = {_fmt_value(v)}" for k, v in values.items()),
-                  ""]
+        shown = (f"{text(k)} = {code(json.dumps(v, ensure_ascii=False))}" for k, v in values.items())
+        lines += [f"**{text(section)}**: " + ", ".join(shown), ""]
     lines += ["## Compute", "", "Training runs each section used, and the time they took to train, as stored with "
               "the runs (a run shared by sections counts in each).", "",
-              "| section | runs | epochs | training time (s) |", "|---|---|---|---|"]
-    lines += [f"| {text(k)} | {c['runs']} | {c['epochs']:,} | {c['seconds']:.0f} |" for k, c in compute.items()]
+              markdown_table(["section", "runs", "epochs", "training time (s)"], [
+                  [text(k), c["runs"], f"{c['epochs']:,}", f"{c['seconds']:.0f}"] for k, c in compute.items()])]
     return "\n".join(lines)
 
 

@@ -1,12 +1,10 @@
 """Report parameters: which names each section declares, what each name accepts, and quick mode.
 
-A section notebook declares its parameters once, in its cell tagged
-``parameters`` (name, type, default and a comment each). This module reads
-those declarations (:func:`declared`) and says what values each name accepts
-(:func:`check`): a run setting by :meth:`RunConfig.check <assignment1.config.RunConfig.check>`,
-a name that plays a setting's part (``decay_eta0`` is an ``eta``) by the same
-check, the rest here. Both the report runner and a notebook's own first cell
-(:func:`assignment1.report.section.start`) check through :func:`resolve`.
+A section notebook declares its parameters once, in its cell tagged ``parameters`` (name, type, default and a
+comment each). This module reads those declarations (:func:`declared`) and says what values each name accepts
+(:data:`CHECKS`): a run setting, or a name that plays a setting's part (``decay_eta0`` is an ``eta``), by that
+setting's check in :class:`~assignment1.config.RunConfig`, the rest here. Both the report runner and a notebook's
+own first cell (:func:`assignment1.report.section.start`) check through :func:`resolve`.
 """
 
 from __future__ import annotations
@@ -19,98 +17,79 @@ from .. import gradcheck, validate
 from ..config import SETTINGS, RunConfig
 from ..experiments import paths, search
 
-#: Section parameters that play a run setting's part, and the setting.
-AS_SETTING = {"big_val_size": "val_size", "decay_eta0": "eta", "decay_milestones": "milestones",
-              "decay_epochs": "n_epochs", "decay_lam": "lam", "decay_baseline_eta": "eta", "mbce_eta": "eta",
-              "ce_eta": "eta", "mbce_lam": "lam", "grad_lam": "lam", "grad_init_std": "init_std",
-              "final_val_size": "val_size"}
 
-
-def _text(name, value):
-    if not isinstance(value, str):
-        raise validate.ParameterError(name, "be a string", value)
-    return value
+def _as(setting: str) -> validate.Check:
+    """The check of the run setting ``setting``."""
+    return SETTINGS[setting].metadata["check"]
 
 
 def _settings(name, value):
-    out = []
-    for i, pair in enumerate(validate.sequence(name, value, "a non-empty list of [lam, eta] pairs", nonempty=True)):
-        lam, eta = validate.sequence(f"{name}[{i}]", pair, "a [lam, eta] pair", length=2)
-        out.append([RunConfig.check(f"{name}[{i}] lam", lam, "lam"), RunConfig.check(f"{name}[{i}] eta", eta, "eta")])
-    return out
+    pairs = validate.sequence(name, value, "a non-empty list of [lam, eta] pairs", nonempty=True)
+    return [[_as(k)(f"{name}[{i}] {k}", v) for k, v in zip(("lam", "eta"), validate.sequence(
+        f"{name}[{i}]", pair, "a [lam, eta] pair", length=2))] for i, pair in enumerate(pairs)]
 
 
 def _seeds(name, value):
-    seeds = [RunConfig.check(f"{name}[{i}]", s, "seed")
-             for i, s in enumerate(validate.sequence(name, value, "a non-empty list of integers", nonempty=True))]
-    if len(set(seeds)) != len(seeds):
+    if len(set(seeds := validate.each(_as("seed"), "a non-empty list of integers")(name, value))) != len(seeds):
         raise validate.ParameterError(name, "not repeat a seed", seeds)
     return seeds
 
 
-def _each(setting, what="a non-empty list"):
-    """A non-empty list, each item checked as ``setting`` (``search_batches`` are ``n_batch`` values)."""
-    def check(name, value):
-        return [RunConfig.check(f"{name}[{i}]", v, setting)
-                for i, v in enumerate(validate.sequence(name, value, what, nonempty=True))]
-    return check
-
-
-def _schedules(name, value):
-    return [validate.choice(f"{name}[{i}]", v, search.SCHEDULES)
-            for i, v in enumerate(validate.sequence(name, value, "a non-empty list", nonempty=True))]
+def _range(name, value):
+    lo, hi = validate.sequence(name, value, "a [low, high] pair", length=2)
+    if (lo := validate.positive(f"{name}[0]", lo)) > (hi := validate.positive(f"{name}[1]", hi)):
+        raise validate.ParameterError(name, "be a range with low <= high", value)
+    return [lo, hi]
 
 
 def _reference(keys, n_numbers):
     """Rows of the reference's numbers: the values of the settings ``keys`` then ``n_numbers`` numbers
     (``reference_table1``: ``[lam, eta, loss, cost, accuracy]`` rows)."""
-    def check(name, value):
-        row_what = f"[{', '.join(keys)}, then {n_numbers} number{'s' * (n_numbers != 1)}]"
-        rows = []
-        for i, row in enumerate(validate.sequence(name, value, f"a list of {row_what} rows")):
-            row = validate.sequence(f"{name}[{i}]", row, row_what, length=len(keys) + n_numbers)
-            rows.append([RunConfig.check(f"{name}[{i}] {k}", v, k) for k, v in zip(keys, row)]
-                        + [validate.real(f"{name}[{i}][{j}]", v, low=0.0) for j, v in enumerate(row) if j >= len(keys)])
-        return rows
-    return check
+    row_what = f"[{', '.join(keys)}, then {n_numbers} number{'s' * (n_numbers != 1)}]"
+
+    def row(name, value):
+        row = validate.sequence(name, value, row_what, length=len(keys) + n_numbers)
+        return ([_as(k)(f"{name} {k}", v) for k, v in zip(keys, row)]
+                + [_NUMBER(f"{name}[{j}]", v) for j, v in enumerate(row) if j >= len(keys)])
+    return validate.each(row, f"a list of {row_what} rows", nonempty=False)
 
 
 def _n_jobs(name, value):
-    value = validate.integer(name, value, low=-1)
-    if value == 0:
+    if (value := validate.integer(low=-1)(name, value)) == 0:
         raise validate.ParameterError(name, "be -1 (one per core) or a positive count", 0)
     return value
 
 
-def _int(low):
-    return lambda name, value: validate.integer(name, value, low=low)
-
-
+_NUMBER = validate.real(low=0.0)
+#: What each report parameter accepts: the run settings, the names that play a setting's part, and the rest.
 CHECKS = {
-    "data_dir": _text, "data_url": _text, "data_md5": _text, "reports_dir": _text,
-    "seeds": _seeds, "settings": _settings, "n_jobs": _n_jobs, "quick": validate.flag, "quick_epochs": _int(1),
-    "n_samples": _int(1), "h": validate.positive, "method": lambda n, v: validate.choice(n, v, gradcheck.METHODS),
-    "search_trials": _int(1), "search_trials_per_round": _int(1), "search_seed": _int(0),
-    "search_lam": validate.positive_range, "search_eta": validate.positive_range, "search_batches": _each("n_batch"),
-    "search_flip": validate.flag, "search_epochs": _each("n_epochs"), "search_schedules": _schedules,
-    "search_average": _each("average"), "search_shifts": _each("shift"),
-    "search_pruner": lambda n, v: validate.choice(n, v, search.PRUNERS),
-    "reference_val_acc": lambda n, v: validate.real(n, v, low=0.0),
+    **{name: f.metadata["check"] for name, f in SETTINGS.items()},
+    **{name: _as(setting) for name, setting in {
+        "big_val_size": "val_size", "final_val_size": "val_size", "decay_eta0": "eta", "decay_baseline_eta": "eta",
+        "mbce_eta": "eta", "ce_eta": "eta", "decay_milestones": "milestones", "decay_epochs": "n_epochs",
+        "decay_lam": "lam", "mbce_lam": "lam", "grad_lam": "lam", "grad_init_std": "init_std"}.items()},
+    "data_dir": validate.text, "data_url": validate.text, "data_md5": validate.text, "reports_dir": validate.text,
+    "seeds": _seeds, "settings": _settings, "n_jobs": _n_jobs, "quick": validate.flag, "decay": validate.flag,
+    "quick_epochs": validate.integer(low=1), "n_samples": validate.integer(low=1), "h": validate.positive,
+    "method": validate.choice(gradcheck.METHODS), "search_trials": validate.integer(low=1),
+    "search_trials_per_round": validate.integer(low=1), "search_seed": validate.integer(low=0),
+    "search_lam": _range, "search_eta": _range, "search_batches": validate.each(_as("n_batch")),
+    "search_flip": validate.flag, "search_epochs": validate.each(_as("n_epochs")),
+    "search_schedules": validate.each(validate.choice(search.SCHEDULES)),
+    "search_average": validate.each(_as("average")), "search_shifts": validate.each(_as("shift")),
+    "search_pruner": validate.choice(search.PRUNERS), "reference_val_acc": _NUMBER,
     **dict.fromkeys(("reference_table1", "reference_table2", "reference_table3"), _reference(("lam", "eta"), 3)),
-    "reference_table5": _reference(("loss", "lam", "eta"), 1),
-    "reference_decay_val_acc": lambda n, v: validate.real(n, v, low=0.0),
-    "ceiling_acc": lambda n, v: validate.real(n, v, low=0.0), "n_misclassified": _int(0), "decay": validate.flag,
+    "reference_table5": _reference(("loss", "lam", "eta"), 1), "reference_decay_val_acc": _NUMBER,
+    "ceiling_acc": _NUMBER, "n_misclassified": validate.integer(low=0),
 }
 
 
 def check(name: str, value):
     """``value`` checked against what ``name`` accepts; unknown names are refused."""
-    if name not in SETTINGS and name not in AS_SETTING and name not in CHECKS:
-        raise validate.UnknownParameter([name], "no report parameter has that name", [*SETTINGS, *AS_SETTING, *CHECKS])
+    if name not in CHECKS:
+        raise validate.UnknownParameter([name], "no report parameter has that name", CHECKS)
     try:
-        if name in CHECKS:
-            return CHECKS[name](name, value)
-        return RunConfig.check(name, value, AS_SETTING.get(name))
+        return CHECKS[name](name, value)
     except validate.ParameterError as e:
         if not (isinstance(value, str) and value.lstrip().startswith("[")):
             raise
@@ -153,19 +132,12 @@ def resolve(values: dict) -> SimpleNamespace:
     p = {name: check(name, value) for name, value in values.items()}
     if p.get("quick"):
         q = p.get("quick_epochs", 3)
-        if "seeds" in p:
-            p["seeds"] = p["seeds"][:1]
-        if "n_epochs" in p:
-            p["n_epochs"] = min(p["n_epochs"], q)
-        if "search_epochs" in p:
-            p["search_epochs"] = sorted({min(e, q) for e in p["search_epochs"]})
-        if "search_trials" in p:
-            p["search_trials"] = min(p["search_trials"], 4)
-        if "decay_epochs" in p:
-            full = p["decay_epochs"]
-            p["decay_epochs"] = min(full, 2 * q)
-            if "decay_milestones" in p:
-                p["decay_milestones"] = scaled_milestones(p["decay_milestones"], p["decay_epochs"], full)
+        shorter = {"seeds": lambda seeds: seeds[:1], "n_epochs": lambda n: min(n, q),
+                   "search_epochs": lambda epochs: sorted({min(e, q) for e in epochs}),
+                   "search_trials": lambda n: min(n, 4), "decay_epochs": lambda n: min(n, 2 * q)}
+        full, p = p.get("decay_epochs"), {k: shorter[k](v) if k in shorter else v for k, v in p.items()}
+        if "decay_milestones" in p and full is not None:  # the decay schedule keeps its shape
+            p["decay_milestones"] = scaled_milestones(p["decay_milestones"], p["decay_epochs"], full)
     return SimpleNamespace(**p)
 
 

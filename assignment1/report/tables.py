@@ -8,6 +8,7 @@ import string
 from collections.abc import Sequence
 
 from ..experiments.stats import METRICS
+from ..experiments.tabular import table as markdown_table  # the one table writer, here for Markdown
 
 _PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
 _LINE_BREAK = re.compile(r"\r\n|[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
@@ -36,20 +37,6 @@ def code(value) -> str:
 def seeds_text(seeds: Sequence[int]) -> str:
     """``5 seeds (0, 1, 2, 3, 4)``, or ``1 seed (0)``."""
     return f"{len(seeds)} seed{'s' * (len(seeds) != 1)} ({', '.join(map(str, seeds))})"
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
-    """A plain markdown table. Its cells are Markdown: text that a user or a file gives goes in through
-    :func:`cell` or :func:`text`.
-
-    The separator's dashes follow each column's widest cell, which pandoc (the PDF
-    route) turns into relative column widths when the table is wider than a line.
-    """
-    cells = [[str(c) for c in header], *([str(c) for c in row] for row in rows)]
-    widths = [max(8, min(30, max(len(r[i]) for r in cells))) for i in range(len(header))]
-    lines = ["| " + " | ".join(cells[0]) + " |", "|" + "|".join("-" * w for w in widths) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in cells[1:]]
-    return "\n".join(lines)
 
 
 def mean_std_text(stat: dict, digits: int = 3) -> str:
@@ -87,13 +74,8 @@ def difference(value: float, digits: int = 3) -> str:
 def results_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]] | None = None) -> str:
     """Rows of :func:`summarize` as a markdown table: ``columns`` ((header, row key) pairs), then the test metrics."""
     columns = columns or [("λ", "lam"), ("η", "eta")]
-    body = []
-    for r in rows:
-        cells = [cell(r[k]) for _, k in columns]
-        runs = f"{r['test']['acc']['n']}"
-        if r["n_diverged"]:
-            runs += f" ({r['n_diverged']} diverged)"
-        body.append(cells + [mean_std_text(r["test"][m]) for m in METRICS] + [runs])
+    body = [[cell(r[k]) for _, k in columns] + [mean_std_text(r["test"][m]) for m in METRICS]
+            + [f"{r['test']['acc']['n']}" + (f" ({r['n_diverged']} diverged)" * bool(r["n_diverged"]))] for r in rows]
     return markdown_table([h for h, _ in columns] + ["Loss", "Cost", "Accuracy", "Runs"], body)
 
 
@@ -117,13 +99,8 @@ def _compared(row: dict) -> tuple[str, str, str]:
 
 def significance_markdown(rows: Sequence[dict]) -> str:
     """Significance rows as a markdown table."""
-    body = []
-    for r in rows:
-        t = r["paired_t"]
-        body.append([cell(r["comparison"]), *_compared(r),
-                     "n/a" if t["p"] is None else f"{t['p']:.3g}",
-                     f"{r['mcnemar_significant']} of {r['n_seeds']}",
-                     cell(r["significant"])])
+    body = [[cell(r["comparison"]), *_compared(r), "n/a" if r["paired_t"]["p"] is None else f"{r['paired_t']['p']:.3g}",
+             f"{r['mcnemar_significant']} of {r['n_seeds']}", cell(r["significant"])] for r in rows]
     return markdown_table(["comparison", "accuracy A", "accuracy B", "B - A", "paired t p",
                            "McNemar p < 0.05 (seeds)", "significant"], body)
 
