@@ -10,11 +10,11 @@ import sys
 import tarfile
 import tempfile
 import time
-import traceback
 import urllib.parse
 from pathlib import Path
 
 import pooch
+from tqdm import tqdm
 
 from . import files
 
@@ -40,18 +40,29 @@ class DataError(RuntimeError):
     """A problem with the data, worded as one line a user can act on."""
 
 
+class _Bar(tqdm):
+    """The download's bar as pooch drives it: asked whether it is one before its size is known (it shows once data
+    flows, so a refused connection shows none), and ended with ``reset()`` and ``update(total)``."""
+
+    def __bool__(self):
+        return True
+
+    def reset(self, total=None):  # restarting the clock would show the rate of no time at all (GB/s)
+        self.n, self.delay = 0, 0  # and a quick download still ends with its bar
+
+
 def _archive(url: str, md5: str, directory: Path, progress: bool) -> Path:
     """The archive at ``url`` with md5 ``md5``: downloaded into ``directory`` (once), or a local file as it is."""
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme in ("http", "https"):
         log, level = pooch.get_logger(), pooch.get_logger().level
+        bar = _Bar(desc=ARCHIVE_NAME, unit="B", unit_scale=True, delay=0.5) if progress else False
         try:
             log.setLevel("WARNING")  # not its "Downloading data from ..." line: the bar says what arrives
             # 1 MiB chunks: pooch's default of 1 KiB takes 7.5 s instead of 1.9 s for the archive from localhost
             return Path(pooch.retrieve(url, f"md5:{md5}", ARCHIVE_NAME, directory, downloader=pooch.HTTPDownloader(
-                progressbar=progress, chunk_size=1 << 20)))
+                progressbar=bar, chunk_size=1 << 20)))
         except (OSError, ValueError) as e:  # requests' errors are OSErrors too; a checksum mismatch is a ValueError
-            traceback.clear_frames(e.__traceback__)  # ends pooch's progress bar, held there, before the error is said
             if not isinstance(e, OSError):  # pooch's checksum mismatch: "... but got <hex>. Deleted ..."
                 raise DataError(f"checksum mismatch for {url}: expected md5 {md5}, got "
                                 f"{str(e).partition(' but got ')[2].partition('.')[0]}; the file was deleted (set "
@@ -66,6 +77,8 @@ def _archive(url: str, md5: str, directory: Path, progress: bool) -> Path:
                             "md5 if it is not the official archive)") from None
         finally:
             log.setLevel(level)
+            if progress:  # ended before the error is said
+                bar.close()
     if parsed.scheme not in ("", "file"):
         raise DataError(f"unsupported data source {url!r}: use http(s)://, file:// or a local path")
     local = Path(urllib.parse.unquote(parsed.path) if parsed.scheme else url).expanduser()
