@@ -211,15 +211,9 @@ def n_training_images(batch_dir: Path) -> int:
     return load_meta(Path(batch_dir) / fetch.META)[1] * len(fetch.TRAIN_BATCHES)
 
 
-def load_cifar10(
-    data_dir: str | os.PathLike,
-    val_size: int = RunConfig.val_size,
-    normalize: str = RunConfig.normalize,
-    dtype: str = RunConfig.dtype,
-    url: str | None = None,
-    md5: str | None = None,
-    progress: bool = True,
-) -> Dataset:
+def load_cifar10(data_dir: str | os.PathLike, val_size: int = RunConfig.val_size, normalize: str = RunConfig.normalize,
+                 dtype: str = RunConfig.dtype, url: str | None = None, md5: str | None = None,
+                 progress: bool = True) -> Dataset:
     """Fetch (if needed, see :func:`assignment1.fetch.prepare`), load and split CIFAR-10.
 
     Training is the five training batches minus their last ``val_size`` samples,
@@ -248,13 +242,6 @@ def load_cifar10(
     def split(X, y):
         return Split(X=X, Y=one_hot(y, K, dtype), y=y)
 
-    return Dataset(
-        train=split(X_all[:n_train], y_all[:n_train]),
-        val=split(X_all[n_train:], y_all[n_train:]),
-        test=split(normalized(X_test, mean, std, dtype), y_test),
-        label_names=label_names,
-        mean=mean,
-        std=std,
-        normalize=normalize,
-        provenance=provenance,
-    )
+    return Dataset(train=split(X_all[:n_train], y_all[:n_train]), val=split(X_all[n_train:], y_all[n_train:]),
+                   test=split(normalized(X_test, mean, std, dtype), y_test), label_names=label_names, mean=mean,
+                   std=std, normalize=normalize, provenance=provenance)

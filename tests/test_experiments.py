@@ -95,8 +95,9 @@ def test_a_damaged_stored_run_is_named_moved_aside_and_trained_again(tiny_env, t
         redone = again.run(cfg)[0]
     # one warning, in the project's words, naming the entry and where it went; the run trained again
     aside = path.parent / "damaged" / path.name
-    assert len(said) == 1 and re.fullmatch(re.escape(f"stored run {path} is damaged: ") + DAMAGE_SAID[damage]
-                                           + re.escape(f"; moved to {aside}, and trained again"), str(said[0].message))
+    expected = (re.escape(f"stored run {path} is damaged: ") + DAMAGE_SAID[damage]
+                + re.escape(f"; moved to {aside}, and trained again"))
+    assert len(said) == 1 and re.fullmatch(expected, str(said[0].message)), [str(w.message) for w in said]
     assert "allow_pickle" not in str(said[0].message) and "trust" not in str(said[0].message)
     assert again.n_trained == 1 and same(good, redone)
     assert aside.read_bytes() == damaged_bytes  # kept, to be looked at

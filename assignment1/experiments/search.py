@@ -38,7 +38,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import numpy as np
 import optuna
@@ -94,41 +94,35 @@ def suggest(trial: optuna.Trial, space: Space, **common) -> RunConfig:
                      **common)
 
 
-def passwords(url: str) -> list[str]:
-    """The passwords in ``url``: in its user info (up to its last @: a password may hold one) and in its query."""
-    u = urlsplit(url)
-    return [p for p in [u.netloc.rpartition("@")[0].partition(":")[2],
-                        *(v for k, v in parse_qsl(u.query) if "pass" in k.lower())] if p]
-
-
-def hidden(url: str) -> str:
-    """``url`` with its passwords (:func:`passwords`) hidden, the rest as it was (``***`` if it is no URL)."""
+def hidden(url: str, text: str | None = None) -> str:
+    """``text`` (by default ``url`` itself) with the passwords of ``url`` shown as ``***``, however they are
+    spelled (as written, quoted or unquoted): the one in its user info (up to its last @: a password may hold
+    one) and those in its query. An unreadable ``url`` may hold one anywhere: then nothing of it is shown."""
     try:
         u = urlsplit(url)
-        query = urlencode([(k, "***" if "pass" in k.lower() else v) for k, v in parse_qsl(u.query, True)], safe="/:*@,")
+        found = [u.netloc.rpartition("@")[0].partition(":")[2],
+                 *(v for k, v in parse_qsl(u.query) if "pass" in k.lower())]
     except ValueError:
+        return "***" if text is None else ("(its message is not shown: the URL cannot be read, and may hold a "
+                                           "password)")
+    if text is None and "://" not in url:
         return "***"
-    user, at, host = u.netloc.rpartition("@")
-    user = user.partition(":")[0] + (":***" if ":" in user else "")
-    return "***" if "://" not in url else (f"{u.scheme}://{user}{at}{host}{u.path}" + (f"?{query}" if u.query else "")
-                                            + (f"#{u.fragment}" if u.fragment else ""))
+    text = url if text is None else text
+    for password in filter(None, found):
+        for shown in (password, quote(password, safe=""), unquote(password)):
+            text = text.replace(shown, "***")
+    return text
 
 
-def failure(e: BaseException, url: str) -> str:
-    """Why the storage at ``url`` failed, on one line: the driver's own words (wrong password, no server, no
-    database; no driver, then what to install), with ``url``'s passwords hidden wherever they appear."""
+def failure(e: BaseException, url: str, what: str) -> RuntimeError:
+    """``cannot open <what> <url>: <why>``, on one line: why in the driver's own words (wrong password, no server,
+    no database; no driver, then what to install), with ``url``'s passwords hidden wherever they appear."""
     while (inner := getattr(e, "orig", None) or e.__cause__ or e.__context__) is not None:
         e = inner  # the innermost cause: sqlalchemy's and Optuna's wrappers only repeat it
-    message = " ".join(f"{type(e).__name__}: {e}".replace(url, hidden(url)).split())
-    try:
-        for password in passwords(url):
-            for shown in (password, quote(password, safe=""), unquote(password)):
-                message = message.replace(shown, "***")
-    except ValueError:
-        message = "(its message is not shown: the URL cannot be read, and may hold a password)"
+    message = hidden(url, " ".join(f"{type(e).__name__}: {e}".replace(url, hidden(url)).split()))
     if isinstance(e, ModuleNotFoundError):  # the URL names a database whose driver is not installed
         message += "; install its driver (for PostgreSQL: pip install -e '.[postgres]')"
-    return message
+    return RuntimeError(f"cannot open {what} {hidden(url)}: {message}")
 
 
 def storage_url(reports_dir=None) -> str:
@@ -170,7 +164,7 @@ def storage(url: str) -> optuna.storages.RDBStorage:
         return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}}
                                           if url.startswith("sqlite") else {})
     except Exception as e:  # its message may repeat the URL, with the password
-        raise RuntimeError(f"cannot open the search storage {hidden(url)}: {failure(e, url)}") from None
+        raise failure(e, url, "the search storage") from None
 
 
 def study_name(space: Space, common: dict, seed: int, pruner: str, trials_per_round: int, data_files: dict) -> str:
@@ -203,14 +197,14 @@ def open_study(url: str, name: str) -> optuna.Study:
         engine.connect().close()
         engine.dispose()
     except Exception as e:
-        raise RuntimeError(f"cannot open the search storage {hidden(url)}: {failure(e, url)}") from None
+        raise failure(e, url, "the search storage") from None
     for attempt in range(5):  # two processes creating a fresh database's tables at once: one may lose the race
         try:
             return optuna.create_study(storage=storage(url), study_name=name, direction="maximize",
                                        load_if_exists=True)
         except Exception as e:
             if attempt == 4:
-                raise RuntimeError(f"cannot open study {name} in {hidden(url)}: {failure(e, url)}") from None
+                raise failure(e, url, f"study {name} in") from None
             time.sleep(0.5 + attempt)
 
 
