@@ -57,10 +57,11 @@ data: setup ## download, verify and extract CIFAR-10 (overrides: CIFAR10_URL, CI
 report: setup ## the full report: reports/report.html, .pdf, summary.json; QUICK=1 (a first try), SECTIONS=, PARAMS=
 	$(PY) -m assignment1.report $(REPORT_ARGS)
 
-bench: ## time one epoch against PyTorch and a reference-style peer, the gradient check and the report -> reports/bench.json
+# make bench REPORT=1: also the full report from an empty run store (6-15 min) and what it trained against its floor
+bench: ## time an epoch against PyTorch peers, the gradient check and the quick report (REPORT=1: the full one too) -> reports/bench.json
 	$(MAKE) setup VENV=.venv-bench EXTRAS=dev  # a venv of its own: PyTorch, the peer, is not locked
 	PYTHONWARNINGS="ignore:Editable installation" .venv-bench/bin/python -m pip install --quiet -e '.[bench]'
-	.venv-bench/bin/python benchmarks/bench.py $(BENCH_ARGS)
+	.venv-bench/bin/python benchmarks/bench.py $(if $(filter 1 yes true True,$(REPORT)),--full-report) $(BENCH_ARGS)
 
 lab: ## JupyterLab on notebooks/00_explore.ipynb, to train live (installs it first); LAB_ARGS='--no-browser --port 8889'
 	$(MAKE) setup EXTRAS=dev,lab

@@ -22,22 +22,30 @@ Peers:
 Also measured in the same run: the floor (the work's FLOPs at this machine's
 matrix-product rate, or its bytes at its memory bandwidth, whichever takes
 longer), the gradient check of all 30,730 parameters (against the plain
-numerical gradient, which computes every perturbed cost anew), and, unless
-``--skip-report``, the quick and the full report from an empty run store.
+numerical gradient, which computes every perturbed cost anew), unless
+``--skip-report`` the quick report from an empty run store, and with
+``--full-report`` (``make bench REPORT=1``) the full one, with what it trained:
+its stored runs' own seconds, their run-epochs by kind and their floor (the
+FLOPs of their products at the rate measured here). ``--report-from DIR``
+counts that for a report already finished, without running anything else.
 Writes ``reports/bench.json``; ``--markdown`` also rewrites ``docs/benchmark.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import json
 import os
 import platform
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -175,17 +183,60 @@ def time_gradcheck() -> dict[str, float]:
     return {"check": t1 - t0, "plain": time.perf_counter() - t1}
 
 
-def time_report(quick: bool) -> float | None:
-    """Wall time of ``python -m assignment1.report`` from an empty run store (the data already prepared)."""
+def time_report(quick: bool, flops_per_s: float) -> tuple[float | None, dict | None]:
+    """Wall time of ``python -m assignment1.report`` from an empty run store (the data already prepared), and
+    what it trained (:func:`trained`; None for the quick report)."""
     with tempfile.TemporaryDirectory(prefix="a1-bench-") as tmp:
         cmd = [sys.executable, "-m", "assignment1.report", "--no-pdf"] + (["--quick"] if quick else [])
         t0 = time.perf_counter()
         r = subprocess.run(cmd, env={**os.environ, "A1_REPORTS_DIR": tmp}, capture_output=True, text=True)
         seconds = time.perf_counter() - t0
-    if r.returncode != 0:
-        print(f"report ({'quick' if quick else 'full'}) failed: {r.stderr.strip().splitlines()[-1:]}")
-        return None
-    return seconds
+        if r.returncode != 0:
+            print(f"report ({'quick' if quick else 'full'}) failed: {r.stderr.strip().splitlines()[-1:]}")
+            return None, None
+        return seconds, None if quick else trained(Path(tmp), flops_per_s, seconds)
+
+
+def epoch_flops(n_train: int, n_val: int, evaluate_train: bool) -> int:
+    """FLOPs of one run-epoch: the forward and the backward product of every training sample, then the
+    evaluation's product of the validation data and, if ``evaluate_train``, of the training data."""
+    return 2 * D * K * (2 * n_train + n_val + (n_train if evaluate_train else 0))
+
+
+def trained(reports_dir: Path, flops_per_s: float, wall_seconds: float | None = None) -> dict:
+    """The training a finished report in ``reports_dir`` did: its stored runs' own seconds, their run-epochs by
+    kind, and the floor (their FLOPs at ``flops_per_s``). A run is a sweep member if another stored run could
+    share its sweep (:func:`assignment1.sweep.shared`), else alone. The search's trials that were not stored
+    (pruned, failed) are counted apart: their epochs and floor, not their seconds, which nothing records."""
+    from assignment1.experiments import store
+
+    sizes = {}  # val_size -> (n_train, n_val), from the data sets the report prepared
+    for meta in (reports_dir / "runs").glob("data-*.json"):
+        info = json.loads(meta.read_text())
+        sizes[info["n_val"]] = info["n_train"], info["n_val"]
+    runs = [store.read(path) for path in sorted((reports_dir / "runs").glob("*.npz"))]
+    groups = collections.Counter((r.config.engine, sweep.shared(r.config)) for r in runs)
+    epochs = {f"{kind}, {evaluated}": 0 for kind in ("sweep member", "alone")
+              for evaluated in ("training set evaluated", "validation only")}
+    flops, seconds = 0, 0.0
+    for r in runs:
+        cfg, n = r.config, len(r.history["epoch"])
+        alone = cfg.engine == "plain" or groups[(cfg.engine, sweep.shared(cfg))] == 1
+        epochs[f"{'alone' if alone else 'sweep member'}, "
+               f"{'training set evaluated' if cfg.evaluate_train else 'validation only'}"] += n
+        flops += n * epoch_flops(*sizes.get(cfg.val_size, (50_000 - cfg.val_size, cfg.val_size)), cfg.evaluate_train)
+        seconds += r.seconds
+    unstored = 0  # epochs of the search's trials that left no run: one intermediate value each
+    db = reports_dir / "search" / "search.db"
+    if db.exists():
+        with contextlib.closing(sqlite3.connect(db)) as con:
+            unstored = con.execute("SELECT COUNT(*) FROM trial_intermediate_values v JOIN trials t USING (trial_id) "
+                                   "WHERE t.state IN ('PRUNED', 'FAIL')").fetchone()[0]
+    trial = epoch_flops(*sizes.get(RunConfig.val_size, (50_000 - RunConfig.val_size, RunConfig.val_size)), False)
+    return {"wall_seconds": wall_seconds, "runs": len(runs), "training_core_seconds": seconds,
+            "run_epochs": epochs, "floor_core_seconds": flops / flops_per_s,
+            "core_seconds_over_floor": seconds / (flops / flops_per_s) if flops else None,
+            "unstored_trial_epochs": unstored, "unstored_trial_floor_seconds": unstored * trial / flops_per_s}
 
 
 def summary(values: list[float]) -> dict:
@@ -215,18 +266,55 @@ def markdown(result: dict) -> str:
               f"{result['gradcheck_ratio']['max']:.2f})",
               "- report from an empty run store: " + ", ".join(
                   f"{k} {v:.0f} s" if v else f"{k} not run" for k, v in reports.items())]
+    if result.get("report"):
+        lines.append(report_line(result["report"]))
     return "\n".join(lines) + "\n"
+
+
+def count_report(reports_dir: Path, wall_seconds: float | None) -> int:
+    """Write what the finished report in ``reports_dir`` trained into bench.json's report block (a new file if
+    there is none), at the product rate measured now."""
+    if not (reports_dir / "runs").is_dir():
+        print(f"{reports_dir} holds no run store (runs/): give the reports directory of a finished report")
+        return 2
+    block = trained(reports_dir, machine_rates()["sgemm_flops_per_s"], wall_seconds)
+    out = paths.reports_dir() / "bench.json"
+    result = json.loads(out.read_text()) if out.exists() else {}
+    result["report"] = block
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(report_line(block))
+    print(f"wrote the report block of {reports_dir} into {out}")
+    return 0
+
+
+def report_line(b: dict) -> str:
+    """One line on what a full report trained, against its floor."""
+    wall = f"{b['wall_seconds']:.0f} s wall, " if b["wall_seconds"] else ""
+    epochs = ", ".join(f"{kind} {n:,}" for kind, n in b["run_epochs"].items())
+    return (f"- full report from an empty run store: {wall}{b['runs']} stored runs trained in "
+            f"{b['training_core_seconds']:.0f} core-seconds, {b['core_seconds_over_floor']:.2f}x their floor of "
+            f"{b['floor_core_seconds']:.0f} (run-epochs: {epochs}; and {b['unstored_trial_epochs']:,} epochs of "
+            f"search trials not stored, floor {b['unstored_trial_floor_seconds']:.0f} s, their seconds unrecorded)")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (after one warm-up), at least 3")
-    parser.add_argument("--skip-report", action="store_true", help="do not time the quick and the full report")
+    parser.add_argument("--skip-report", action="store_true", help="do not time the quick report")
+    parser.add_argument("--full-report", action="store_true",
+                        help="also time the full report from an empty run store (6-15 min) and count what it trained")
+    parser.add_argument("--report-from", metavar="DIR", type=Path,
+                        help="only count what the finished report in DIR trained, against this machine's product "
+                             "rate, into bench.json's report block (no benchmark, no report run)")
+    parser.add_argument("--report-wall", type=float, help="with --report-from: the wall seconds that report took")
     parser.add_argument("--skip-torch", action="store_true", help="leave the PyTorch peers out")
     parser.add_argument("--markdown", action="store_true", help="also rewrite docs/benchmark.md")
     args = parser.parse_args(argv)
     if args.rounds < 3:
         parser.error("--rounds must be at least 3")
+    if args.report_from is not None:
+        return count_report(args.report_from, args.report_wall)
 
     peers = {"assignment1": peer_assignment1, "assignment1_plain": peer_assignment1_plain}
     machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
@@ -257,17 +345,17 @@ def main(argv=None) -> int:
               for name, ts in times.items() if name != "assignment1"}
     rates = machine_rates()
     gc = [time_gradcheck() for _ in range(3)]  # each round times both, one after the other
-    report_seconds = {"quick": None, "full": None}
-    if not args.skip_report:
-        for mode in report_seconds:
-            print(f"timing the {mode} report ...", flush=True)
-            report_seconds[mode] = time_report(mode == "quick")
+    report_seconds, report = {"quick": None, "full": None}, None
+    for mode in [m for m, wanted in (("quick", not args.skip_report), ("full", args.full_report)) if wanted]:
+        print(f"timing the {mode} report ...", flush=True)
+        report_seconds[mode], block = time_report(mode == "quick", rates["sgemm_flops_per_s"])
+        report = block or report
     result = {"per_run_epoch_seconds": {k: summary(v) for k, v in times.items()}, "samples": times,
               "ratios": ratios, "floor": floor(rates), "machine_rates": rates,
               "gradcheck_seconds": summary([t["check"] for t in gc]),
               "gradcheck_plain_seconds": summary([t["plain"] for t in gc]),
               "gradcheck_ratio": summary([t["check"] / t["plain"] for t in gc]),
-              "report_seconds": report_seconds, "rounds": args.rounds, "machine": machine}
+              "report_seconds": report_seconds, "report": report, "rounds": args.rounds, "machine": machine}
     out = paths.reports_dir() / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

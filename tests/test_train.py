@@ -242,16 +242,25 @@ def without_times(history):
     return {k: v for k, v in history.items() if k != "seconds"}
 
 
-@pytest.fixture(params=["as-this-blas-allows", "slot-by-slot"])
+def columns_or_skip(*shape, exact=sweep.columns_exact):
+    """``sweep.columns_exact``, skipping the test where this BLAS computes the columns layout inexactly."""
+    return exact(*shape) or pytest.skip(f"this BLAS computes the columns layout inexactly for {shape}")
+
+
+@pytest.fixture(params=["columns", "rows", "rows-slot-by-slot"])
 def layout(request, monkeypatch):
-    """The sweep's products as this BLAS allows (a stack in one product where that is exact) and as any
-    other BLAS would have them (one product per slot)."""
-    if request.param == "slot-by-slot":
+    """The sweep's products in each layout: as columns (where this BLAS computes them exactly; elsewhere the test
+    is skipped), as rows in one product where that is exact, and as rows one slot at a time (as any BLAS would)."""
+    monkeypatch.setattr(sweep, "columns_exact", columns_or_skip if request.param == "columns" else lambda *a: False)
+    if request.param == "rows-slot-by-slot":
         monkeypatch.setattr(sweep, "stacks_exactly", lambda *shape: False)
+    return request.param
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_every_run_of_a_sweep_equals_its_textbook_run(tiny, case, layout):
+def test_every_run_of_a_sweep_equals_its_textbook_run(tiny, case, layout, monkeypatch):
+    if layout == "columns":  # taken even where this BLAS computes it inexactly: only rounding differs here
+        monkeypatch.setattr(sweep, "columns_exact", lambda *shape: True)
     # float64: only the order of additions differs (softmax taken directly, not through its logarithm)
     cfgs, swept = sweep_of(tiny, case, "float64")
     for cfg, fast in zip(cfgs, swept):
@@ -295,6 +304,10 @@ def test_in_place_score_gradients_equal_the_model(loss):
     _, G = model.LOSSES_OF_SCORES[loss](S, np.eye(10)[y])
     # the model's G is the mean over the batch; the sweep scales by 1/m later
     np.testing.assert_allclose(sweep.score_gradients(S.copy(), y, loss) / 7, G, rtol=1e-14, atol=1e-16)
+    # three runs' scores (7, 3, 10) in one pass: each run's, bit for bit, as alone
+    S3 = rng.normal(0, 3, size=(7, 3, 10)).astype(np.float32)
+    together = sweep.score_gradients(S3.copy(), y, loss)
+    assert all(np.array_equal(together[:, i], sweep.score_gradients(S3[:, i].copy(), y, loss)) for i in range(3))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -308,19 +321,63 @@ def test_this_blas_multiplies_the_reports_stacks_in_one_product(dtype):
         # and what the stack gives is, slot by slot, what each slot gives alone
         with threadpool_limits(limits=1):
             stacked = sweep.times(A, B)
-            assert all(np.array_equal(sweep.slot(stacked, i, sweep.SLOT), sweep.slot(A, i, sweep.SLOT) @ B)
-                       for i in range(4))
+            assert all(np.array_equal(stacked[sweep.SLOT * i:sweep.SLOT * (i + 1)],
+                                      A[sweep.SLOT * i:sweep.SLOT * (i + 1)] @ B) for i in range(4))
     assert sweep.stacks_exactly(dtype, 3072, sweep.EVAL_ROWS, True)
+
+
+LAYOUT_PROBE = """
+import json
+import numpy as np
+from threadpoolctl import threadpool_info
+from assignment1 import sweep
+from assignment1.config import RunConfig
+arch = [i["architecture"] for i in threadpool_info() if i["user_api"] == "blas"]
+# the report's shapes: batches of 100 from 45,000 images, evaluation of 45,000 and 5,000
+rows = sweep.slot_rows("float32", 10, 3072, {100}), sweep.slot_rows("float32", 10, 3072, {512, 456, 392}, False)
+# a run in a sweep of three against the run alone (a few batches of 100, CIFAR-sized images)
+rng = np.random.default_rng(0)
+X, Xv = rng.standard_normal((300, 3072), np.float32), rng.standard_normal((100, 3072), np.float32)
+Y, Yv = (np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)] for n in (300, 100))
+cfgs = [RunConfig(lam=lam, eta=0.01, n_epochs=2, n_batch=100) for lam in (0.0, 0.1, 1.0)]
+swept = sweep.train(X, Y, Xv, Yv, cfgs)
+same = all(np.array_equal(r.W, sweep.train(X, Y, Xv, Yv, [c])[0].W) for c, r in zip(cfgs, swept))
+print(json.dumps([arch, rows, same]))
+"""
+
+
+@pytest.mark.parametrize("coretype, layout_taken", [("Haswell", "rows"), ("SkylakeX", "columns")])
+def test_each_openblas_kernel_takes_the_layout_it_computes_exactly(coretype, layout_taken):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    # OpenBLAS as on another processor: Haswell kernels compute the columns layout inexactly, SkylakeX exactly
+    env = {**os.environ, "OPENBLAS_CORETYPE": coretype}
+    out = subprocess.run([sys.executable, "-c", LAYOUT_PROBE], env=env, capture_output=True, text=True, check=True)
+    arch, rows, same = json.loads(out.stdout)
+    if arch != [coretype]:
+        pytest.skip(f"OpenBLAS's {coretype} kernels are not available here ({arch})")
+    # the layout the check chooses for training and for evaluation, and a run's weights independent of its sweep
+    assert rows == ([10, 10] if layout_taken == "columns" else [sweep.SLOT, sweep.SLOT])
+    assert same
+    if layout_taken == "rows":
+        # the check is needed: the columns forced on these kernels make a run depend on its company
+        forced = LAYOUT_PROBE.replace("rng = ", "sweep.columns_exact = lambda *shape: True\nrng = ")
+        out = subprocess.run([sys.executable, "-c", forced], env=env, capture_output=True, text=True, check=True)
+        assert json.loads(out.stdout)[2] is False
 
 
 def test_the_stack_holds_each_run_in_its_slot():
     rng = np.random.default_rng(2)
     params = [(rng.standard_normal((10, 5)), rng.standard_normal(10)) for _ in range(3)]
-    W, b = sweep.stack(params)
-    assert W.shape == (3 * sweep.SLOT, 5) and b.shape == (3 * sweep.SLOT,)
-    for i, (W_i, b_i) in enumerate(params):
-        assert np.array_equal(sweep.slot(W, i, 10), W_i) and np.array_equal(sweep.slot(b, i, 10), b_i)
-        assert not W[sweep.SLOT * i + 10:sweep.SLOT * (i + 1)].any()  # below each run, zeros
+    for rows in (sweep.SLOT, 10):  # the rows layout's slots, with zeros below each run, and the columns layout's
+        W, b = sweep.stack(params, rows)
+        assert W.shape == (3, rows, 5) and b.shape == (3, rows)
+        for i, (W_i, b_i) in enumerate(params):
+            assert np.array_equal(sweep.slot(W, i, 10), W_i) and np.array_equal(sweep.slot(b, i, 10), b_i)
+            assert not W[i, 10:].any() and not b[i, 10:].any()
     with pytest.raises(ValueError, match="at most 12 classes"):
         sweep.stack([(np.zeros((13, 5)), np.zeros(13))])
 
@@ -347,7 +404,9 @@ def test_runs_are_scheduled_in_sweeps_largest_first_and_split_to_keep_both_proce
     assert schedule(short, workers=2) == ([[0, 1, 2], [3]], 1)
 
 
-def test_the_epoch_profiler_times_the_sweeps_own_loop(tiny):
+def test_the_epoch_profiler_times_the_sweeps_own_loop(tiny, layout, monkeypatch):
+    if layout == "columns":  # taken even where inexact: the profiled loop and the sweep take the same products
+        monkeypatch.setattr(sweep, "columns_exact", lambda *shape: True)
     # load benchmarks/profile_epoch.py, which re-enacts sweep.train phase by phase with a clock around each
     path = Path(__file__).parents[1] / "benchmarks" / "profile_epoch.py"
     spec = importlib.util.spec_from_file_location("profile_epoch", path)
