@@ -194,13 +194,14 @@ def evaluate(params: list[tuple], X: np.ndarray, Y: np.ndarray, cfgs: list[RunCo
 
 def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cfgs: list[RunConfig],
           on_epoch: Callable[[int, dict], object] | None = None,
-          stop: threading.Event | None = None) -> list[TrainResult]:
+          stop: threading.Event | None = None, leave: Callable[[int, dict], bool] | None = None) -> list[TrainResult]:
     """Train each of ``cfgs`` (runs that agree on :func:`shared`) as :func:`assignment1.train.train` would.
 
     ``X: (n, d)``, ``Y: (n, K)`` one-hot. After each epoch every run still
     training records its metrics and ``on_epoch(i, history)`` is called for it
     (``i``: its index in ``cfgs``; what it returns is ignored). ``stop``, once
-    set, ends every run after the epoch under way. Returns one
+    set, ends every run after the epoch under way; ``leave(i, history)``,
+    asked next, ends run ``i`` alone there if true. Returns one
     :class:`~assignment1.train.TrainResult` per configuration, in order; a run's
     ``seconds`` are its share of the sweep's time.
     """
@@ -254,7 +255,8 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
                 plain.record(histories[i], epoch + 1, cfgs[i].eta_at(epoch), seconds, tr, va)
                 if on_epoch is not None:
                     on_epoch(i, histories[i])
-                if epoch + 1 == cfgs[i].n_epochs or (stop is not None and stop.is_set()):
+                left = leave is not None and leave(i, histories[i])
+                if left or epoch + 1 == cfgs[i].n_epochs or (stop is not None and stop.is_set()):
                     results[i] = TrainResult(*kept.pop(i), history=histories[i], stopped=epoch + 1 < cfgs[i].n_epochs)
                     training.remove(i)
             if not training:

@@ -324,3 +324,25 @@ def test_runs_on_a_dask_cluster_match_local_runs(tiny_env, tmp_path):
     # back bit for bit the same
     assert len(stream.data) >= 2 and {t["worker"] for t in stream.data} <= workers
     assert all(same(a, b) for a, b in zip(local, remote))
+
+
+def test_runs_leave_a_sweep_as_they_leave_the_textbook_loop(tiny_env, tmp_path):
+    # runs of one sweep that ask to leave after epochs 1 and 2, trained by each engine (float64)
+    cfgs = [RunConfig(lam=lam, eta=eta, n_epochs=4, n_batch=10, val_size=50, dtype="float64", engine=engine)
+            for engine in ("fast", "plain") for lam, eta in ((0.0, 0.01), (0.1, 0.02), (0.01, 0.05))]
+    ds = Experiments(reports_dir=tmp_path, progress=False).dataset(50, dtype="float64")
+    asked = {"fast": [], "plain": []}
+
+    def leave(engine):
+        def ask(i, history):
+            asked[engine].append((i, len(history["epoch"])))
+            return len(history["epoch"]) == (1, 2, 9)[i]
+        return ask
+
+    fast, plain = (runs.train_sweep(cfgs[k:k + 3], ds, leave=leave(cfgs[k].engine)) for k in (0, 3))
+    # each run asked after each of its epochs, until it left; the same epochs and numbers from both engines
+    assert sorted(asked["fast"]) == sorted(asked["plain"]) == [(0, 1), (1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (2, 4)]
+    for a, b in zip(fast, plain):
+        assert a.history["epoch"] == b.history["epoch"] and not a.diverged and not b.diverged
+        assert np.abs(a.W - b.W).max() <= 1e-10 * np.abs(b.W).max()
+    assert [len(r.history["epoch"]) for r in fast] == [1, 2, 4]

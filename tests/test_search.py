@@ -14,6 +14,7 @@ import numpy as np
 import optuna
 import pytest
 
+from assignment1 import sweep
 from assignment1.experiments import search
 from assignment1.experiments.runs import Experiments
 
@@ -110,7 +111,7 @@ def tiny_experiments(tmp_path, name, poison=False, n_jobs=1):
 
 
 def test_poisoned_test_labels_do_not_change_the_search(tmp_path):
-    # two searches from scratch, one on data whose test labels are all wrong, each with two worker processes
+    # two searches from scratch, one on data whose test labels are all wrong
     studies, experiments = {}, {}
     for name, poison in (("clean", False), ("poisoned", True)):
         ex = experiments[name] = tiny_experiments(tmp_path, name, poison, n_jobs=2)
@@ -148,16 +149,52 @@ def test_a_search_is_its_first_trials_whatever_else_the_study_holds(tmp_path):
     assert len(stored.trials) == len(six.trials)
 
 
-def test_a_search_is_the_same_with_any_number_of_processes(tmp_path):
-    # one search, from scratch, with one worker process, with two and with three
-    def trials(n_jobs):
-        where = tmp_path / f"{n_jobs}"
-        where.mkdir()
-        study = search.search(tiny_experiments(where, "clean", n_jobs=n_jobs), SPACE, 8, 0, "median", COMMON,
-                              reports_dir=where / "reports-clean", trials_per_round=2)
-        return [(t.number, t.params, t.value, t.state) for t in study.trials]
+def test_a_search_is_the_same_whatever_the_store_holds_and_the_processes(tmp_path):
+    # one search from scratch with one process; again, each with a study of its own, with two processes on a store
+    # holding half of the first search's runs, and with three on a store holding all of them
+    def trials(name, n_jobs, stored=()):
+        ex = tiny_experiments(tmp_path, name, n_jobs=n_jobs)
+        ex.store.directory.mkdir(parents=True, exist_ok=True)
+        for run in stored:
+            shutil.copy(run, ex.store.directory)
+        study = search.search(ex, SPACE, 8, 0, "median", COMMON, reports_dir=tmp_path / f"reports-{name}",
+                              trials_per_round=2)
+        assert ex.n_trained == len(study.trials)  # every trial trained: none was read from the store
+        return [(t.number, t.params, t.value, t.state) for t in study.trials], ex
 
-    assert trials(1) == trials(2) == trials(3)
+    empty, ex = trials("empty", 1)
+    runs = sorted(ex.store.directory.glob("*.npz"))
+    assert len(runs) >= 2 and empty == trials("half", 2, runs[::2])[0] == trials("full", 3, runs)[0]
+
+
+def test_a_round_draws_what_a_sweep_shares_and_trains_as_one_sweep_that_pruned_trials_leave(tmp_path, monkeypatch):
+    # a search of three rounds of three trials, each sweep it trains recorded
+    sweeps, train = [], sweep.train
+
+    def recorded(X, Y, X_val, Y_val, cfgs, **kwargs):
+        sweeps.append(cfgs)
+        return train(X, Y, X_val, Y_val, cfgs, **kwargs)
+
+    monkeypatch.setattr(sweep, "train", recorded)
+    ex = tiny_experiments(tmp_path, "clean")
+    trials = search.search(ex, SPACE, 9, 0, "median", COMMON, reports_dir=tmp_path / "reports-clean",
+                           trials_per_round=3).trials
+    # each round is one sweep of its three trials: they share the mini-batch size and flips, and differ in the rest
+    assert [len(s) for s in sweeps] == [3, 3, 3] and len(trials) == 9
+    for k in range(0, 9, 3):
+        assert len({(t.params["n_batch"], t.params["flip"]) for t in trials[k:k + 3]}) == 1
+        assert len({t.params["lam"] for t in trials[k:k + 3]}) == 3
+    assert len({(t.params["n_batch"], t.params["flip"]) for t in trials}) > 1  # the rounds draw them anew
+    # after each of its epochs, every trial reported what its run trained alone reaches; a pruned one left early
+    monkeypatch.setattr(sweep, "train", train)
+    ds = ex.dataset(COMMON["val_size"])
+    for t in trials:
+        cfg = search.config_of(t, SPACE, **COMMON)
+        alone = sweep.train(ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, [cfg])[0]
+        values = [v for _, v in sorted(t.intermediate_values.items())]
+        assert values == alone.history["val_acc"][:len(values)]
+        assert (len(values) < cfg.n_epochs) == (t.state.name == "PRUNED")
+    assert {t.state.name for t in trials} == {"COMPLETE", "PRUNED"}  # so the checks above saw both
 
 
 def test_trials_of_dead_processes_are_failed_and_marked_killed(tmp_path):
@@ -174,10 +211,15 @@ def test_trials_of_dead_processes_are_failed_and_marked_killed(tmp_path):
 
 
 SEARCH = """
-import json, sys
+import json, os, sys, time
+from pathlib import Path
 from assignment1.experiments import search
 from assignment1.experiments.runs import Experiments
 n_trials, n_epochs, n_jobs, per_round = map(int, sys.argv[1:5])
+if gate := os.environ.get("SEARCH_GATE"):  # start when the test opens the gate, with the other process
+    Path(f"{gate}.{os.getpid()}").touch()
+    while not Path(gate).exists():
+        time.sleep(0.01)
 space = search.Space(n_batch=(10, 20), n_epochs=(n_epochs,), average=(0.0,))
 study = search.search(Experiments(n_jobs=n_jobs, progress=False), space, n_trials, 0, "median",
                       dict(seed=0, val_size=50), trials_per_round=per_round)
@@ -287,14 +329,22 @@ def postgres():
 
 def test_two_processes_share_one_study_in_postgresql(tiny_env, tmp_path, postgres):
     env = run_env(A1_REPORTS_DIR=tmp_path / "reports", A1_SEARCH_STORAGE=postgres)
-    # both create Optuna's tables and the study at the same moment on a fresh database, then add trials
-    procs = [run_search(env, 8, 30, wait=False) for _ in range(2)]
+    # both create Optuna's tables and the study at the same moment on a fresh database, then add trials: started
+    # together once both have imported, or one could draw every round before the other began
+    gate = tmp_path / "gate"
+    procs = [run_search({**env, "SEARCH_GATE": str(gate)}, 8, 30, wait=False) for _ in range(2)]
+    deadline = time.time() + 120
+    while len(list(tmp_path.glob("gate.*"))) < 2 and time.time() < deadline and all(p.poll() is None for p in procs):
+        time.sleep(0.05)
+    gate.touch()
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert not any("s3cret" in out + err for out, err in outs)
     study = optuna.load_study(study_name=optuna.get_all_study_names(postgres)[0], storage=postgres)
     finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
-    assert len(finished) >= 8 and len({t.user_attrs["owner"] for t in study.trials}) == 2  # both added trials
+    # a round trains as one sweep in the process that drew it, so the other may only have waited: both end with
+    # the same eight trials
+    assert len(finished) >= 8 and outs[0][0] == outs[1][0] and "counts" in outs[0][0]
     assert not (tmp_path / "reports" / "search").exists()  # nothing went to SQLite
 
 

@@ -1,5 +1,6 @@
 """Mini-batch gradient descent: the textbook loop, and the fast loop that must agree with it."""
 
+import dataclasses
 import importlib.util
 import threading
 from pathlib import Path
@@ -421,3 +422,32 @@ def test_the_epoch_profiler_times_the_sweeps_own_loop(tiny, layout, monkeypatch)
     # every phase timed every epoch, and the profiled loop ends where the sweep does, bit for bit
     assert set(times) == set(profiler.PHASES) and all(len(t) == 3 for t in times.values())
     assert all(np.array_equal(W, r.W) for W, r in zip(weights, swept))
+
+
+def test_a_run_that_leaves_a_sweep_is_its_textbook_run_stopped_there_and_the_others_go_on(tiny, layout):
+    # runs 1 and 3 of the sweep ask to leave after epochs 2 and 3; every run is asked after each of its epochs
+    leaving, asked = {1: 2, 3: 3}, []
+
+    def leave(i, history):
+        asked.append((i, len(history["epoch"])))
+        return leaving.get(i) == len(history["epoch"])
+
+    cfgs = [RunConfig(n_batch=33, seed=5, dtype="float64", **m, flip=True) for m in MEMBERS]
+    swept = sweep.train(tiny.train.X, tiny.train.Y, tiny.val.X, tiny.val.Y, cfgs, leave=leave)
+    assert sorted(asked) == sorted((i, e) for i, c in enumerate(cfgs) for e in range(1, leaving.get(i, c.n_epochs) + 1))
+    # each run against the textbook loop, stopped after the same epoch by its stop request (float64: 1e-10)
+    for i, (cfg, fast) in enumerate(zip(cfgs, swept)):
+        stop, at = threading.Event(), leaving.get(i)
+        plain = train.train(tiny.train.X, tiny.train.Y, tiny.val.X, tiny.val.Y, cfg, stop=stop,
+                            on_epoch=lambda h, stop=stop, at=at: stop.set() if len(h["epoch"]) == at else None)
+        assert fast.stopped == plain.stopped == (i in leaving) and fast.history["epoch"] == plain.history["epoch"]
+        for a, b in ((fast.W, plain.W), (fast.b, plain.b)):
+            assert np.abs(a - b).max() <= 1e-10 * np.abs(b).max()
+        for key in train.HISTORY_KEYS:
+            np.testing.assert_allclose(fast.history[key], plain.history[key], rtol=1e-10)
+    # float32: the runs that stay are bit for bit those of the sweep that nobody leaves
+    cfgs = [dataclasses.replace(c, dtype="float32") for c in cfgs]
+    stayed = sweep.train(tiny.train.X, tiny.train.Y, tiny.val.X, tiny.val.Y, cfgs, leave=leave)
+    whole = sweep.train(tiny.train.X, tiny.train.Y, tiny.val.X, tiny.val.Y, cfgs)
+    for i in (0, 2):
+        assert np.array_equal(stayed[i].W, whole[i].W) and np.array_equal(stayed[i].b, whole[i].b)

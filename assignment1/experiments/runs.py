@@ -50,18 +50,32 @@ def train_run(cfg: RunConfig, ds: data.Dataset, on_epoch: Callable[[dict], objec
 
 
 def train_sweep(cfgs: list[RunConfig], ds: data.Dataset, on_epoch: list | None = None,
-                stop: threading.Event | None = None) -> list[RunResult]:
-    """Train ``cfgs`` together (runs that :func:`assignment1.sweep.shared` groups; one, for the plain engine).
+                stop: threading.Event | None = None,
+                leave: Callable[[int, dict], bool] | None = None) -> list[RunResult]:
+    """Train ``cfgs`` together (runs that :func:`assignment1.sweep.shared` groups; one after another, for the plain
+    engine).
 
-    ``on_epoch[i](history)`` shows the progress of run ``i``. BLAS runs on one thread: a product split
-    among threads may round differently, and a run's numbers must not depend on the process it ran in.
+    ``on_epoch[i](history)`` shows the progress of run ``i``; ``leave(i, history)``, if true, ends run ``i`` after
+    that epoch and ``stop`` every run (see :func:`assignment1.sweep.train`). BLAS runs on one thread: a product
+    split among threads may round differently, and a run's numbers must not depend on the process it ran in.
     """
     shows = on_epoch or [None] * len(cfgs)
+
+    def plain(i: int, cfg: RunConfig) -> train.TrainResult:  # the textbook loop, ended by a stop of its own
+        ends = threading.Event()
+
+        def epoch_done(history: dict) -> None:
+            if shows[i]:
+                shows[i](history)
+            if (leave is not None and leave(i, history)) or (stop is not None and stop.is_set()):
+                ends.set()
+        return train.train(ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, cfg, epoch_done, ends)
+
     with training_slot(), threadpool_limits(limits=1):
         if cfgs[0].engine == "plain":
-            trained = [train.train(ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, cfgs[0], shows[0], stop)]
+            trained = [plain(i, c) for i, c in enumerate(cfgs)]
         else:
-            trained = sweep.train(ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, cfgs, stop=stop,
+            trained = sweep.train(ds.train.X, ds.train.Y, ds.val.X, ds.val.Y, cfgs, stop=stop, leave=leave,
                                   on_epoch=lambda i, history: shows[i](history) if shows[i] else None)
     return [RunResult(config=c, W=r.W, b=r.b, history=r.history, diverged=r.diverged, test=None, test_pred=None,
                       test_p_true=None, seconds=sum(r.history["seconds"])) for c, r in zip(cfgs, trained)]

@@ -9,13 +9,16 @@ behind the median of the finished trials at the same share of their epochs.
 Nothing here looks at the test set.
 
 Trial ``slot`` (the ``slot``-th a search asks for) is a function of the seed, the slot and the finished
-trials of the rounds before its own, rounds being blocks of a fixed number of slots, whatever the number
-of cores: the sampler draws for it from an in-memory study of those trials alone, seeded by the seed and
-the slot, and the pruner judges it against them alone (a round's trials train in parallel and do not see
-each other). So a search is the same on any machine, whatever the timing, whatever else the stored
-study holds, and when it resumes: a trial whose process is gone (killed) is marked failed and its slot
-trained again, with the same configuration. A search of ``n`` trials takes the slots up to the ``n``-th
-that finished or was pruned, or the ``n``-th that failed (diverged): so it always ends.
+trials of the rounds before its own, rounds being blocks of a fixed number of slots: the sampler draws for
+it from an in-memory study of those trials alone, seeded by the seed and the slot, and the pruner judges it
+against them alone (a round's trials do not see each other). A round trains as one sweep
+(:func:`assignment1.sweep.train`): its first slot draws what a sweep's runs share (:data:`SWEPT`: the
+mini-batch size, flips, translations), its other slots take those and draw the rest, and a pruned trial
+leaves the sweep while the others go on. So a search is the same on any machine, whatever the timing,
+whatever else the stored study holds, and when it resumes: a trial whose process is gone (killed) is
+marked failed and its slot trained again, with the same configuration. A search of ``n`` trials takes the
+slots up to the ``n``-th that finished or was pruned, or the ``n``-th that failed (diverged): so it always
+ends.
 
 The study lives in an Optuna storage: by default a SQLite file under the
 reports directory, which the processes of this machine share (moved aside and
@@ -33,7 +36,6 @@ import json
 import os
 import socket
 import sqlite3
-import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -42,12 +44,11 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import numpy as np
 import optuna
-from joblib import Parallel, delayed, effective_n_jobs
 
 from .. import files
 from ..config import RunConfig
 from . import paths
-from .runs import Experiments, cached_dataset, exit_with_parent, train_run
+from .runs import Experiments, train_sweep
 from .store import code_hash
 
 STORAGE_ENV = "A1_SEARCH_STORAGE"
@@ -55,6 +56,7 @@ SCHEDULES = ("constant", "step", "cosine")
 PRUNERS = ("median", "halving", "hyperband", "none")
 SLOT, KILLED, DIVERGED = "slot", "killed", "diverged"  # a trial's user attributes: its place in the search; why
 # it failed: its process died (it is trained again), or its cost became infinite or NaN
+SWEPT = ("n_batch", "flip", "shift")  # drawn by a round's first slot for all of it: its runs share them in a sweep
 COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)  # trials a search asks for
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -235,38 +237,50 @@ def in_memory(name: str, history: list[optuna.trial.FrozenTrial], **kwargs) -> o
     return study
 
 
-def draw(name: str, space: Space, common: dict, seed: int, slot: int, history: list) -> tuple[RunConfig, dict, dict]:
+def draw(name: str, space: Space, common: dict, seed: int, slot: int, history: list,
+         trials_per_round: int) -> tuple[RunConfig, dict, dict]:
     """Slot ``slot``'s configuration, parameters and distributions: drawn by TPE from ``history`` alone (the
-    finished trials of the earlier rounds, by slot), seeded by the search's seed and the slot."""
+    finished trials of the earlier rounds, by slot), seeded by the search's seed and the slot; the settings of
+    :data:`SWEPT` are those its round's first slot drew."""
     sampler = optuna.samplers.TPESampler(seed=int(np.random.SeedSequence([seed, slot]).generate_state(1)[0]))
-    trial = in_memory(name, history, sampler=sampler).ask()
-    cfg = suggest(trial, space, **common)
-    return cfg, trial.params, trial.distributions
+    study = in_memory(name, history, sampler=sampler)
+    if slot % trials_per_round:  # not the round's first slot: take what that one drew for the sweep
+        first = draw(name, space, common, seed, slot - slot % trials_per_round, history, trials_per_round)[1]
+        study.enqueue_trial({k: v for k, v in first.items() if k in SWEPT})
+    trial = study.ask()
+    return suggest(trial, space, **common), trial.params, trial.distributions
 
 
-def _trial(name: str, pruner: str, history: list, cfg: RunConfig, source: tuple) -> tuple:
-    """Train a trial's run (in a worker), judged after every epoch against ``history`` alone.
+def train_round(experiments: Experiments, study: optuna.Study, asked: list[tuple[optuna.Trial, RunConfig]],
+                history: list, pruner: str) -> None:
+    """Train a round's trials (``asked``: each its stored trial and configuration) as one sweep, and tell
+    ``study`` how each ended: complete (its run stored), pruned or failed (diverged).
 
-    Returns its state (``complete``, ``pruned`` or ``fail``: diverged), the validation accuracy after each
-    share of its epochs (in percent) and the run if complete.
+    After each epoch a trial reports its validation accuracy to a judge of its own (a trial of an in-memory
+    study of ``history`` alone) and leaves the sweep if that prunes it; the others go on.
     """
-    exit_with_parent()
-    trial = in_memory(name, history, pruner=make_pruner(pruner)).ask()
-    stop = threading.Event()
+    cfgs = [cfg for _, cfg in asked]
+    judges = [in_memory(study.study_name, history, pruner=make_pruner(pruner)).ask() for _ in asked]
 
-    def report(history: dict) -> None:
+    def leave(i: int, history: dict) -> bool:
         # by the share of its epochs done, so that trials of different lengths are compared at the same stage
-        trial.report(history["val_acc"][-1], round(100 * len(history["epoch"]) / cfg.n_epochs))
-        if trial.should_prune():
-            stop.set()
+        judges[i].report(history["val_acc"][-1], round(100 * len(history["epoch"]) / cfgs[i].n_epochs))
+        return judges[i].should_prune()
 
-    r = train_run(cfg, cached_dataset(*source, cfg.val_size, cfg.normalize, cfg.dtype), on_epoch=report, stop=stop)
-    values = trial.study.trials[-1].intermediate_values
-    if r.diverged or not r.history["val_acc"]:
-        return "fail", values, None
-    if stop.is_set() and len(r.history["epoch"]) < cfg.n_epochs:
-        return "pruned", values, None
-    return "complete", values, r
+    runs = train_sweep(cfgs, experiments.dataset(cfgs[0].val_size, cfgs[0].normalize, cfgs[0].dtype), leave=leave)
+    for (trial, cfg), judge, r in zip(asked, judges, runs):
+        values = judge.study.trials[-1].intermediate_values  # in percent of its epochs
+        for step, value in values.items():
+            trial.report(value, step)
+        if r.diverged or not r.history["val_acc"]:
+            trial.set_user_attr(DIVERGED, True)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        elif len(r.history["epoch"]) < cfg.n_epochs:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            experiments.store.save(experiments.key(cfg), r)
+            study.tell(trial, values[max(values)])
+    experiments.n_trained += len(asked)
 
 
 def first_trials(trials: list[optuna.trial.FrozenTrial], n_trials: int) -> tuple[list, int | None]:
@@ -292,14 +306,13 @@ def search(experiments: Experiments, space: Space, n_trials: int, seed: int, pru
            reports_dir=None, *, trials_per_round: int) -> optuna.Study:
     """This search's trials (:func:`first_trials`), in slot order, as a study in memory.
 
-    Rounds are the slots ``[k * trials_per_round, (k + 1) * trials_per_round)``; the worker processes of
-    ``experiments`` only decide how many of a round train at once, and slots that another process is
-    training are waited for. A complete trial's run goes to the run store, where the retraining of the
-    chosen configuration finds its first seed; ``experiments.n_trained`` counts the trials trained.
+    Rounds are the slots ``[k * trials_per_round, (k + 1) * trials_per_round)``, each trained here as one sweep
+    (:func:`train_round`); slots that another process is training are waited for. A complete trial's run goes
+    to the run store, where the retraining of the chosen configuration finds its first seed;
+    ``experiments.n_trained`` counts the trials trained.
     """
     url = storage_url(reports_dir)
     study = open_study(url, study_name(space, common, seed, pruner, trials_per_round, experiments.provenance["files"]))
-    workers = effective_n_jobs(experiments.n_jobs)
     while True:
         fail_abandoned(study)
         trials = study.get_trials(deepcopy=False)
@@ -310,30 +323,18 @@ def search(experiments: Experiments, space: Space, n_trials: int, seed: int, pru
         history = first[:start]
         taken = {t.user_attrs.get(SLOT) for t in trials if KILLED not in t.user_attrs}
         counted = sum(t.state in COUNTED for t in first)
-        todo = [s for s in range(slot, min(start + trials_per_round, slot + n_trials - counted))
-                if s not in taken][:workers]  # as many as train at once: another process may take the others
+        todo = [s for s in range(slot, min(start + trials_per_round, slot + n_trials - counted)) if s not in taken]
         if not todo:  # other processes are training the rest of this round
             time.sleep(1)
             continue
         asked = []
         for s in todo:
-            cfg, params, distributions = draw(study.study_name, space, common, seed, s, history)
+            cfg, params, distributions = draw(study.study_name, space, common, seed, s, history, trials_per_round)
             asked.append((optuna.Trial(study, study._storage.create_new_trial(  # with its slot and owner at once
                 study._study_id, optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING, params=params,
                                                            distributions=distributions,
                                                            user_attrs={SLOT: s, "owner": owner()}))), cfg))
-        outcomes = Parallel(n_jobs=min(workers, len(asked)))(
-            delayed(_trial)(study.study_name, pruner, history, cfg, experiments.source) for _, cfg in asked)
-        for (trial, cfg), (state, values, run) in zip(asked, outcomes):
-            if run is not None:
-                experiments.store.save(experiments.key(cfg), run)
-            for step, value in values.items():
-                trial.report(value, step)
-            if state == "fail":
-                trial.set_user_attr(DIVERGED, True)
-            study.tell(trial, values[max(values)] if state == "complete" else None,
-                       state=optuna.trial.TrialState[state.upper()])
-        experiments.n_trained += len(asked)
+        train_round(experiments, study, asked, history, pruner)
     return in_memory(study.study_name, first)
 
 
