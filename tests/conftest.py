@@ -1,6 +1,9 @@
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -75,13 +78,25 @@ def tiny_report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
     archive = tmp / "cifar-10-python.tar.gz"
     md5 = write_archive(archive, make_batches(n_per_batch=60))
-    (tmp / "tmp").mkdir()
-    env = run_env(CIFAR10_URL=archive, CIFAR10_MD5=md5, A1_DATA_DIR=tmp / "data", A1_REPORTS_DIR=tmp / "reports",
-                  TMPDIR=tmp / "tmp")
-    r = subprocess.run([sys.executable, "-m", "assignment1.report", *TINY], capture_output=True, text=True,
-                       env=env, timeout=900)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return tmp / "reports" / "custom", env, r
+    with sockets_dir() as sockets:
+        env = run_env(CIFAR10_URL=archive, CIFAR10_MD5=md5, A1_DATA_DIR=tmp / "data", A1_REPORTS_DIR=tmp / "reports",
+                      TMPDIR=sockets)
+        r = subprocess.run([sys.executable, "-m", "assignment1.report", *TINY], capture_output=True, text=True,
+                           env=env, timeout=900)
+        assert r.returncode == 0, r.stdout + r.stderr
+        yield tmp / "reports" / "custom", env, r
+
+
+@contextlib.contextmanager
+def sockets_dir():
+    """A directory of its own for a report's temporary files (its kernels' sockets), removed afterwards, with a short
+    name: a socket's path has at most 107 bytes, which pytest's directories under pytest-xdist
+    (``/tmp/pytest-of-<user>/pytest-<n>/popen-gw0/test_<name>0/``) may pass."""
+    path = tempfile.mkdtemp(prefix="a1-test-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def run_env(**extra) -> dict:

@@ -1,8 +1,10 @@
 """Faults tried and survived: bad downloads, bad parameters, divergence, interruption, determinism."""
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,9 +17,10 @@ import pytest
 from assignment1 import fetch
 from assignment1.experiments.store import RunStore
 from assignment1.fetch import DataError
+from assignment1.report import runner
 
 from cifar_format import make_batches, write_archive
-from conftest import ROOT, run_env
+from conftest import ROOT, run_env, sockets_dir
 from test_fetch import ArchiveServer
 
 # section 2 alone, on tiny data: the cheapest complete report (a partial custom run, in reports/partial-custom/)
@@ -35,6 +38,22 @@ def report(*args, env, timeout=600, **kw):
                           env=env, timeout=timeout, **kw)
 
 
+def refused(*args, env, monkeypatch, capsys):
+    """``python -m assignment1.report args`` run in this process, for what is refused before any work (the
+    command's start-up, 4 s, paid once): ``(exit status, stdout, stderr)``. One test runs the real command."""
+    for name in ("CIFAR10_URL", "CIFAR10_MD5", "A1_DATA_DIR", "A1_REPORTS_DIR"):
+        monkeypatch.setenv(name, env[name])
+    sigterm = signal.getsignal(signal.SIGTERM)  # main() takes SIGTERM over, as the command does
+    try:
+        status = runner.main(list(args))
+    except SystemExit as e:  # argparse's refusals
+        status = e.code
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
 def papermill_02(out, *params, env):
     """Section 2 run by papermill directly (not through the runner) on tiny data, with extra ``-p`` pairs."""
     return subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "02_training.ipynb"), str(out),
@@ -47,14 +66,42 @@ LIST_AS_TEXT = "seeds must be a non-empty list of integers, got '[0,1]'; -p pass
                "-y 'seeds: [0,1]'"
 
 
+@contextlib.contextmanager
+def tiny_place(place: Path):
+    """Environment for subprocesses in ``place``: a tiny archive, a data directory and a reports directory."""
+    archive = place / "cifar-10-python.tar.gz"
+    md5 = write_archive(archive, make_batches(n_per_batch=60))
+    with sockets_dir() as sockets:
+        yield run_env(CIFAR10_URL=archive, CIFAR10_MD5=md5, A1_DATA_DIR=place / "data",
+                      A1_REPORTS_DIR=place / "reports", TMPDIR=sockets)
+
+
 @pytest.fixture
 def tiny_data(tmp_path):
-    """Environment for subprocesses: a tiny archive, a data directory and a reports directory."""
-    archive = tmp_path / "cifar-10-python.tar.gz"
-    md5 = write_archive(archive, make_batches(n_per_batch=60))
-    (tmp_path / "tmp").mkdir()  # temporary files (the kernels' socket directory) stay in the test's own space
-    return run_env(CIFAR10_URL=archive, CIFAR10_MD5=md5, A1_DATA_DIR=tmp_path / "data",
-                   A1_REPORTS_DIR=tmp_path / "reports", TMPDIR=tmp_path / "tmp")
+    """Environment for subprocesses: a tiny archive, a data directory and a reports directory of the test's own."""
+    with tiny_place(tmp_path) as env:
+        yield env
+
+
+# section 2 in batches of 25 (two blocks of rows), so that its runs are trained in sweeps of several
+SWEPT_02 = [*TINY_02, "-p", "n_batch", "25"]
+
+
+@pytest.fixture(scope="module")
+def stored_02(tmp_path_factory):
+    """:data:`SWEPT_02` run once from an empty store, for the tests that run it again: ``(env, its summary.json's
+    text)``. Each test works in a copy of its reports directory (:func:`copy_of`); they share its data."""
+    with tiny_place(tmp_path_factory.mktemp("stored-02")) as env:
+        r = report(*SWEPT_02, env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        yield env, open(partial(env, "summary.json")).read()
+
+
+def copy_of(stored, tmp_path):
+    """``(env, summary)`` of :func:`stored_02` with its reports directory (store and report) copied to ``tmp_path``."""
+    env, summary = stored
+    shutil.copytree(env["A1_REPORTS_DIR"], tmp_path / "reports")
+    return dict(env, A1_REPORTS_DIR=str(tmp_path / "reports")), summary
 
 
 # --- downloads ---------------------------------------------------------------------------------
@@ -108,14 +155,16 @@ def test_a_batch_lost_after_extraction_is_extracted_again(tiny_env):
      (["-p", "dtype", "float16"], "dtype must be one of 'float32', 'float64'"),
      (["-p", "learning_rate", "0.1"], "unknown parameter learning_rate")],
 )
-def test_bad_report_parameters_are_refused_before_anything_runs(tiny_data, args, message):
-    r = report("--no-pdf", "-p", "val_size", "50", "-p", "n_batch", "10", *args, env=tiny_data, timeout=120)
-    assert r.returncode == 2, r.stdout + r.stderr
-    assert message in r.stderr
+def test_bad_report_parameters_are_refused_before_anything_runs(tiny_data, args, message, monkeypatch, capsys):
+    status, out, err = refused("--no-pdf", "-p", "val_size", "50", "-p", "n_batch", "10", *args, env=tiny_data,
+                               monkeypatch=monkeypatch, capsys=capsys)
+    assert status == 2, out + err
+    assert message in err
     assert not os.path.exists(partial(tiny_data, "executed"))
 
 
 def test_unknown_names_in_a_yaml_file_are_refused(tiny_data, tmp_path):
+    # the real command, start-up included (the other refusals run it in this process)
     cfg = tmp_path / "my.yaml"
     cfg.write_text("n_epochs: 3\nlearning_rat: 0.1\n")
     r = report("-f", str(cfg), env=tiny_data, timeout=120)
@@ -177,8 +226,8 @@ def run_files(env):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_an_interrupted_report_resumes_from_the_finished_runs(tiny_data, sig):
-    # enough epochs that the runs take a while; one job at a time, so they finish one by one
-    args = [*TINY_02, "-p", "n_epochs", "400", "-p", "n_jobs", "1", "-y", "seeds: [0, 1, 2]"]
+    # enough epochs that the runs take a while (0.4 s each); one job at a time, so they finish one by one
+    args = [*TINY_02, "-p", "n_epochs", "100", "-p", "n_jobs", "1", "-y", "seeds: [0, 1, 2]"]
     proc = subprocess.Popen([sys.executable, "-m", "assignment1.report", *args], env=tiny_data,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=as_in_a_terminal)
@@ -206,43 +255,37 @@ def test_an_interrupted_report_resumes_from_the_finished_runs(tiny_data, sig):
     assert not [f for f in os.listdir(runs_dir) if f.startswith(".")]  # no temporary file or claim left behind
 
 
-def test_a_damaged_cache_entry_is_recomputed_and_reported(tiny_data):
-    assert report(*TINY_02, env=tiny_data).returncode == 0
-    summary = open(partial(tiny_data, "summary.json")).read()
-    victim = os.path.join(tiny_data["A1_REPORTS_DIR"], "runs", run_files(tiny_data)[0])
+def test_a_damaged_cache_entry_is_recomputed_and_reported(stored_02, tmp_path):
+    # section 2 run once (stored_02): one of its stored runs cut in half
+    env, summary = copy_of(stored_02, tmp_path)
+    victim = os.path.join(env["A1_REPORTS_DIR"], "runs", run_files(env)[0])
     with open(victim, "r+b") as f:
         f.truncate(os.path.getsize(victim) // 2)
-    r = report(*TINY_02, env=tiny_data)
+    r = report(*SWEPT_02, env=env)
     assert r.returncode == 0, r.stderr
     # one line in the project's words, naming the entry and where it went
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("warning in 02_training"))
     assert line.startswith(f"warning in 02_training: stored run {victim} is damaged") and "moved to" in line
-    assert open(partial(tiny_data, "summary.json")).read() == summary
+    assert open(partial(env, "summary.json")).read() == summary
 
 
-def test_the_same_command_gives_the_same_summary_from_an_empty_a_half_full_and_a_full_store(tiny_data, tmp_path):
-    # batches of 25 (two blocks of rows), so the runs are trained in sweeps of several
-    args = [*TINY_02, "-p", "n_batch", "25"]
-    assert report(*args, env=tiny_data).returncode == 0
-    first = open(partial(tiny_data, "summary.json")).read()
-    # again with every run stored, with half of them, and from scratch in a fresh reports directory
-    assert report(*args, env=tiny_data).returncode == 0
-    assert open(partial(tiny_data, "summary.json")).read() == first
-    stored = sorted(Path(tiny_data["A1_REPORTS_DIR"], "runs").glob("*.npz"))
+def test_the_same_command_gives_the_same_summary_from_an_empty_a_half_full_and_a_full_store(stored_02, tmp_path):
+    # the summary from an empty store (stored_02), then again with every run stored and with half of them
+    env, first = copy_of(stored_02, tmp_path)
+    assert report(*SWEPT_02, env=env).returncode == 0
+    assert open(partial(env, "summary.json")).read() == first
+    stored = sorted(Path(env["A1_REPORTS_DIR"], "runs").glob("*.npz"))
     for path in stored[::2]:
         path.unlink()
-    r = report(*args, env=tiny_data)
+    r = report(*SWEPT_02, env=env)
     assert r.returncode == 0 and f"({len(stored[::2])} trained now" in r.stdout
-    assert open(partial(tiny_data, "summary.json")).read() == first
-    fresh = dict(tiny_data, A1_REPORTS_DIR=str(tmp_path / "fresh"))
-    assert report(*args, env=fresh).returncode == 0
-    assert open(partial(fresh, "summary.json")).read() == first
+    assert open(partial(env, "summary.json")).read() == first
 
 
 # --- places, state files and selections (one line each, before any work) -----------------------
 
 @pytest.mark.parametrize("place", ["reports dir is a file", "--out under a file", "data dir is a file"])
-def test_a_place_that_cannot_be_used_is_one_line_before_any_work(tiny_data, tmp_path, place):
+def test_a_place_that_cannot_be_used_is_one_line_before_any_work(tiny_data, tmp_path, place, monkeypatch, capsys):
     a_file = tmp_path / "a-file"
     a_file.write_text("not a directory")
     env, args = dict(tiny_data), [*TINY_02]
@@ -255,9 +298,9 @@ def test_a_place_that_cannot_be_used_is_one_line_before_any_work(tiny_data, tmp_
     else:
         env["A1_DATA_DIR"] = str(a_file)
         expected = f"error: data directory {a_file} is a file, not a directory: point A1_DATA_DIR"
-    r = report(*args, env=env, timeout=120)
-    assert r.returncode in (1, 2) and r.stderr.startswith(expected) and r.stderr.count("\n") == 1, r.stderr
-    assert "Traceback" not in r.stdout + r.stderr
+    status, out, err = refused(*args, env=env, monkeypatch=monkeypatch, capsys=capsys)
+    assert status in (1, 2) and err.startswith(expected) and err.count("\n") == 1, err
+    assert "Traceback" not in out + err
     assert not os.path.exists(os.path.join(tiny_data["A1_REPORTS_DIR"], "runs"))
 
 
@@ -297,9 +340,10 @@ def test_a_damaged_provenance_record_is_named_moved_aside_and_the_data_checked_a
     (["--sections", ""], "error: sections must name sections, like 01 02 03 04 05 06, got ''"),
     (["--sections", "02", "99"], "error: sections must name sections, like 01 02 03 04 05 06, got '99'"),
     (["-p", "seeds", "[0,1]"], f"error: {LIST_AS_TEXT}")])
-def test_a_selection_that_selects_nothing_and_a_list_passed_with_p_are_refused(tiny_data, args, message):
-    r = report(*args, env=tiny_data, timeout=120)
-    assert r.returncode == 2 and r.stderr == message + "\n"
+def test_a_selection_that_selects_nothing_and_a_list_passed_with_p_are_refused(tiny_data, args, message,
+                                                                               monkeypatch, capsys):
+    status, _, err = refused(*args, env=tiny_data, monkeypatch=monkeypatch, capsys=capsys)
+    assert status == 2 and err == message + "\n"
 
 
 def test_papermill_run_directly_writes_its_notebook_and_stored_runs_only(tiny_data, tmp_path):

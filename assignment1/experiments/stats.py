@@ -13,7 +13,6 @@ import warnings
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from scipy.stats import binomtest, ttest_rel
 
 from .. import plots
 from .store import RunResult
@@ -38,6 +37,8 @@ def mcnemar_exact(correct_a, correct_b) -> dict:
     a, b_ = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
     if a.shape != b_.shape:
         raise ValueError(f"paired predictions must have the same shape, got {a.shape} and {b_.shape}")
+    from scipy.stats import binomtest  # here, not at the top: importing scipy.stats costs seconds at every report start
+
     b = int(np.sum(a & ~b_))
     c = int(np.sum(~a & b_))
     return {"b": b, "c": c, "p": float(binomtest(b, b + c).pvalue) if b + c else 1.0}
@@ -59,6 +60,8 @@ def paired_t(values_a: Sequence[float], values_b: Sequence[float]) -> dict:
     if d["std"] == 0:  # scipy's t would be 0/0 or ±inf/nan: the same gain for every seed, or none
         m = d["mean"]
         return {**out, "t": math.copysign(math.inf, m) if m else 0.0, "p": 0.0 if m else 1.0}
+    from scipy.stats import ttest_rel  # here, not at the top (see mcnemar_exact)
+
     with warnings.catch_warnings():  # the same gain for every seed up to rounding: scipy warns, the t stands
         warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
         t = ttest_rel(b, a)
