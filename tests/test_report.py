@@ -245,6 +245,9 @@ def test_a_quick_run_has_its_own_place_and_shows_the_values_it_used(tiny_report)
                         "--no-pdf"], capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr
     quick = out.parent / "quick-custom"
+    # its sections started in their own order: its search is short (runner.START_ORDER)
+    times = section_times(quick / "executed")
+    assert times["02_training"][0] < times["06_search"][0] and times["04_bonus_improvements"][0] < times["06_search"][0]
     html = (quick / "report.html").read_text()
     assert html.index("Quick custom run, not the full report:") < html.index("Contents")  # what a reader sees first
     assert "1 seed and at most 2 epochs per run" in html

@@ -48,7 +48,8 @@ NEUTRAL = frozenset({"data_dir", "data_url", "data_md5", "reports_dir", "n_jobs"
 #: The order sections start in; the report shows them in their own. The search trains its rounds one after
 #: another on one core: started first, it overlaps the other sections instead of ending alone with a core idle
 #: (docs/speed.md). Section 4's many sweeps start last, where they keep both cores busy to the end. Sections not
-#: named here start after these.
+#: named here start after these. A quick run starts them in their own order: its search is short, and its
+#: longest section, section 4, is better started early.
 START_ORDER = ("06_search", "01_gradient_check", "02_training", "03_weights", "05_bonus_mbce", "04_bonus_improvements")
 
 
@@ -213,8 +214,8 @@ def cannot_write(out_dir: Path, e: OSError) -> str:
 def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, reports: Path, found: dict,
              log) -> int:
     """Run the sections into ``out_dir/executed``, two at a time (one with ``n_jobs`` 1), each started in
-    :data:`START_ORDER` as another ends, putting each one's :func:`records` in ``found``; return 0, or the exit
-    status of a failure.
+    :data:`START_ORDER` (a quick run: in order) as another ends, putting each one's :func:`records` in
+    ``found``; return 0, or the exit status of a failure.
 
     Two at once keep the cores busy while a section starts its kernel, draws its figures or waits
     for its last run. Sections share the run store, where a run that one of them trains is waited
@@ -223,7 +224,8 @@ def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, r
     progress_dir = out_dir / ".progress"
     (out_dir / "executed").mkdir(parents=True, exist_ok=True)
     executed = {name: out_dir / "executed" / f"{name}.ipynb" for name in names}
-    waiting = sorted(names, key=lambda n: START_ORDER.index(n) if n in START_ORDER else len(START_ORDER))
+    waiting = list(names) if overrides.get("quick") else \
+        sorted(names, key=lambda n: START_ORDER.index(n) if n in START_ORDER else len(START_ORDER))
     running, t0 = {}, time.perf_counter()
 
     def timed(name: str, sockets: str) -> float:
