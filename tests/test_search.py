@@ -243,7 +243,8 @@ def study_of(env) -> optuna.Study:
 
 
 def kill_while(env, proc, done) -> list[str]:
-    """SIGKILL ``proc`` (a search) once the states of its stored trials satisfy ``done``; return them."""
+    """SIGKILL ``proc`` (a search) once the states of its stored trials satisfy ``done``; return the states it
+    left, read once it is dead (between a look and the kill it may have started another trial of its round)."""
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
@@ -254,7 +255,7 @@ def kill_while(env, proc, done) -> list[str]:
         if done(states):
             os.kill(proc.pid, signal.SIGKILL)
             proc.communicate(timeout=60)
-            return states
+            return [t.state.name for t in study_of(env).trials]
     pytest.fail(f"the search never reached the state to kill it in: {proc.communicate(timeout=60)}")
 
 
