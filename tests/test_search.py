@@ -242,10 +242,12 @@ def study_of(env) -> optuna.Study:
     return optuna.load_study(study_name=names[0], storage=search.storage(url))
 
 
-def kill_while(env, proc, done) -> list[str]:
-    """SIGKILL ``proc`` (a search) once the states of its stored trials satisfy ``done``; return the states it
-    left, read once it is dead (between a look and the kill it may have started another trial of its round)."""
-    deadline = time.time() + 300
+def kill_while(env, start, done) -> list[str]:
+    """SIGKILL the search ``start()`` starts once the states of its stored trials satisfy ``done``; return the
+    states it left, read once it is dead. Between a look and the kill it may have started another trial of its
+    round, or finished its only running one: if the kill found no trial running, the search is started again (it
+    resumes) and killed again."""
+    deadline, proc = time.time() + 300, start()
     while time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
         try:  # the search may be creating the database's tables right now, as open_study allows for
@@ -255,7 +257,9 @@ def kill_while(env, proc, done) -> list[str]:
         if done(states):
             os.kill(proc.pid, signal.SIGKILL)
             proc.communicate(timeout=60)
-            return [t.state.name for t in study_of(env).trials]
+            if "RUNNING" in (left := [t.state.name for t in study_of(env).trials]):
+                return left
+            proc = start()
     pytest.fail(f"the search never reached the state to kill it in: {proc.communicate(timeout=60)}")
 
 
@@ -263,7 +267,7 @@ def kill_while(env, proc, done) -> list[str]:
 def test_a_search_killed_and_resumed_is_the_uninterrupted_search(tiny_env, tmp_path, per_round):
     # a search killed (SIGKILL) while it trains, after two trials finished, then run again to its end
     killed = run_env(A1_REPORTS_DIR=tmp_path / "killed")
-    states = kill_while(killed, run_search(killed, 6, 150, per_round=per_round, wait=False),
+    states = kill_while(killed, lambda: run_search(killed, 6, 150, per_round=per_round, wait=False),
                         lambda states: states.count("COMPLETE") >= 2 and "RUNNING" in states)
     resumed = run_search(killed, 6, 150, per_round=per_round)
     assert resumed.returncode == 0, resumed.stderr
