@@ -50,7 +50,7 @@ NEUTRAL = frozenset({"data_dir", "data_url", "data_md5", "reports_dir", "n_jobs"
 #: Section 4 asks for section 2's runs together with its own: started before section 2, it trains the runs of a
 #: seed that read the same batches in one sweep, where section 2 first would leave it sweeps of two
 #: (docs/speed.md). Sections not named here start after these. A quick run starts them in their own order: its
-#: search is short, and its longest section, section 4, is better started early.
+#: search is short, and started first it made the quick report slower (docs/speed.md).
 START_ORDER = ("06_search", "04_bonus_improvements", "05_bonus_mbce", "01_gradient_check", "02_training", "03_weights")
 
 
