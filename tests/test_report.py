@@ -41,7 +41,8 @@ def test_notebooks_are_committed_clean_with_typed_documented_parameters(path):
     for name, info in declared.items():
         assert info["inferred_type_name"] in ("str", "int", "float", "bool", "list"), name
         assert info["help"], f"{name} has no comment"
-        ast.literal_eval(info["default"])
+    # what the package reads of the cell is what papermill reads
+    assert params.declared(path.stem) == {name: ast.literal_eval(info["default"]) for name, info in declared.items()}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
