@@ -1,14 +1,15 @@
 """Several runs that read the same batches, trained in one pass over the data: the loop of
 :mod:`assignment1.train` with one more axis.
 
-Runs that share their data, seed, mini-batch size, flips, translations and loss
+Runs that share their data, seed, mini-batch size, flips and translations
 (:func:`shared`) visit the same samples in the same order, since the seed decides
 the order, the flips and the translations. So their steps are taken together:
 their weights are stacked into one array, each batch is gathered (flipped,
 moved) once and multiplied once by the stack, and after an epoch each block of
-the data is read once to evaluate all of them. Each run keeps its own lambda,
-learning rate, schedule, initialization and number of epochs; a run that has
-finished or diverged leaves, and the others go on.
+the data is read once to evaluate all of them. Each run keeps its own loss,
+lambda, learning rate, schedule, initialization and number of epochs (the
+products do not depend on the loss, only the gradient of the scores does); a
+run that has finished or diverged leaves, and the others go on.
 
 Run ``i``'s ``W: (K, d)`` is ``W_stack[i, :K]`` of a stack ``(R, rows, d)``
 (:func:`stack`), and each product is laid out one of two ways:
@@ -47,7 +48,7 @@ from .data import translate
 from .train import TrainResult
 
 #: Settings the runs of one sweep share; they may differ in everything else.
-SHARED = ("seed", "n_batch", "flip", "shift", "loss", "val_size", "normalize", "dtype")
+SHARED = ("seed", "n_batch", "flip", "shift", "val_size", "normalize", "dtype")
 #: Rows per run of the stack in the rows layout: OpenBLAS's float32 Haswell kernels compute rows alike 12 apart
 #: (8 or 16 apart they do not)
 SLOT = 12
@@ -138,19 +139,19 @@ def score_gradients(S: np.ndarray, y: np.ndarray, loss: str) -> np.ndarray:
     return S
 
 
-def step(W: np.ndarray, b: np.ndarray, Xb: np.ndarray, y: np.ndarray, K: int, loss: str,
+def step(W: np.ndarray, b: np.ndarray, Xb: np.ndarray, y: np.ndarray, K: int, losses: list[str],
          rates: list[tuple[float, float]]) -> None:
     """In place, one step of each run ``i`` of the stack ``W: (R, rows, d)``, ``b: (R, rows)`` (:func:`stack`) on the
     batch ``Xb: (m, d)`` with labels ``y: (m,)``: ``W_i <- W_i - eta_i (G_i^T Xb / m + 2 lam_i W_i)``,
-    ``b_i <- b_i - eta_i sum(G_i) / m`` for ``(eta_i, lam_i) = rates[i]``; laid out as rows if ``rows`` is
-    :data:`SLOT`, else as columns (``rows == K``)."""
+    ``b_i <- b_i - eta_i sum(G_i) / m`` for ``(eta_i, lam_i) = rates[i]`` and ``G_i`` of the loss ``losses[i]``;
+    laid out as rows if ``rows`` is :data:`SLOT`, else as columns (``rows == K``)."""
     (R, rows, d), m = W.shape, Xb.shape[0]
     decay = np.array([1 - 2 * eta * lam for eta, lam in rates], W.dtype)[:, None, None]
     if rows == SLOT:  # the rows layout: the scores transposed, (R, SLOT, m)
         ST = times(W.reshape(R * SLOT, d), Xb.T).reshape(R, SLOT, m)
         ST += b[:, :, None]
         for i, (eta, _) in enumerate(rates):
-            G = score_gradients(ST[i, :K].T, y, loss)
+            G = score_gradients(ST[i, :K].T, y, losses[i])
             G *= eta / m
         W *= decay
         W -= times(ST.reshape(R * SLOT, m), Xb).reshape(W.shape)
@@ -158,7 +159,10 @@ def step(W: np.ndarray, b: np.ndarray, Xb: np.ndarray, y: np.ndarray, K: int, lo
     else:  # the columns layout: the scores (m, R K), every run's softmax in one pass
         S = Xb @ W.reshape(R * K, d).T
         S += b.reshape(R * K)
-        G = score_gradients(S.reshape(m, R, K), y, loss)
+        G = S.reshape(m, R, K)
+        for loss in dict.fromkeys(losses):  # the runs of each loss in one pass
+            runs = [i for i, name in enumerate(losses) if name == loss]
+            G[:, runs] = score_gradients(G[:, runs], y, loss)
         G *= np.array([eta / m for eta, _ in rates], W.dtype)[:, None]
         W *= decay
         W -= (S.T @ Xb).reshape(W.shape)
@@ -228,7 +232,7 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
             order = shuffle_rng.permutation(n)
             mirrored = flip_rng.random(n) < 0.5 if first.flip else None
             moves = shift_rng.integers(-first.shift, first.shift + 1, size=(n, 2)) if first.shift else None
-            rates = [(cfgs[i].eta_at(epoch), cfgs[i].lam) for i in training]
+            rates, losses = [(cfgs[i].eta_at(epoch), cfgs[i].lam) for i in training], [cfgs[i].loss for i in training]
             for start in range(0, n, first.n_batch):
                 batch = order[start:start + first.n_batch]
                 Xb = np.take(X, batch, axis=0, out=Xb_buf[:len(batch)], mode="clip")  # a permutation: valid
@@ -237,7 +241,7 @@ def train(X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray, cf
                     Xb[rows] = mirror(Xb[rows])
                 if first.shift:
                     Xb = translate(Xb, moves[start:start + first.n_batch])
-                step(W, b, Xb, y[batch], K, first.loss, rates)
+                step(W, b, Xb, y[batch], K, losses, rates)
             current = {i: (slot(W, j, K), slot(b, j, K)) for j, i in enumerate(training)}
             out = {i: current[i] if epoch < cfgs[i].first_averaged else
                    plain.average(*averages[i], *current[i], epoch - cfgs[i].first_averaged) for i in training}

@@ -54,7 +54,7 @@ def report(X: np.ndarray, runs: int, rng: np.random.Generator) -> None:
     for name, per_run in (("rows", sweep.SLOT), ("columns", K)):
         W, b = sweep.stack(params, per_run)
         step = best_rate(2 * 2 * Xb.size * K * runs,
-                         lambda W=W, b=b: sweep.step(W, b, Xb, y, K, "ce", [(1e-9, 0.1)] * runs))
+                         lambda W=W, b=b: sweep.step(W, b, Xb, y, K, ["ce"] * runs, [(1e-9, 0.1)] * runs))
         print(f"{runs} run(s), a step on a batch of 100 in cache, as {name}: {step:.1f} GFLOP/s")
 
 

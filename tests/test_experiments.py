@@ -53,6 +53,26 @@ def test_runs_are_cached_and_reused(tiny_env, tmp_path):
     assert all(same(a, b) for a, b in zip(first, second))
 
 
+def test_announced_runs_that_read_the_same_batches_train_with_the_asked_ones(tiny_env, tmp_path, monkeypatch):
+    # a report runner announces runs its sections will ask for: M-BCE runs of seeds 0 and 1, and a flipped run
+    monkeypatch.setenv(progress.PROGRESS_ENV, str(tmp_path / "progress"))
+    (tmp_path / "progress").mkdir()
+    mbce, flipped = configs(loss="mbce")[:2], configs(flip=True)[:1]
+    progress.announce(tmp_path / "progress", configs()[:2] + mbce + flipped)
+    ex = Experiments(reports_dir=tmp_path / "report", progress=False)
+    asked = ex.run(configs()[::2])  # seed 0's two settings
+    # the M-BCE run of seed 0 shares their batches: trained with them, stored, not returned; seed 1's does not
+    assert (ex.n_trained, ex.n_along) == (2, 1) and [r.config for r in asked] == configs()[::2]
+    later = Experiments(reports_dir=tmp_path / "report", progress=False)
+    found = later.run(mbce[:1])
+    assert later.n_trained == 0
+    # each is bit for bit the run trained in a store of its own, where nothing was announced
+    monkeypatch.delenv(progress.PROGRESS_ENV)
+    alone = Experiments(reports_dir=tmp_path / "alone", progress=False)
+    assert all(same(a, b) for a, b in zip(asked + found, alone.run(configs()[::2] + mbce[:1])))
+    assert (alone.n_trained, alone.n_along) == (3, 0)
+
+
 def test_a_changed_parameter_retrains_only_what_it_touches(tiny_env, tmp_path):
     ex = Experiments(reports_dir=tmp_path, progress=False)
     ex.run(configs())

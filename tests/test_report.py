@@ -220,10 +220,13 @@ def test_a_partial_rerun_trains_nothing_says_the_same_and_leaves_the_report_alon
     # every run came from the store, and the terminal (not the report) says so
     assert {p: p.stat().st_mtime_ns for p in (out.parent / "runs").glob("*.npz")} == runs
     assert "02_training" in r.stdout and f"8 runs (0 trained now, 8 reused from {out.parent / 'runs'})" in r.stdout
-    # the first report trained each stored run once: in whichever section reached it first, or as a search trial
+    # the first report trained each stored run once: in whichever section reached it first, with the runs of
+    # the same batches another section would ask for (section 5's M-BCE runs: it trained none), or as a search trial
     trained = [int(n) for n in re.findall(r"\((\d+) trained now", first.stdout)]
+    along = [int(n) for n in re.findall(r"; (\d+) runs of other sections trained with them", first.stdout)]
     trials = json.loads((out / "summary.json").read_text())["tables"]["06_search"]["search_trials"]
-    assert sum(trained) + trials["complete"] + trials["pruned"] == len(runs) > trials["complete"] > 0
+    assert sum(trained) + sum(along) + trials["complete"] + trials["pruned"] == len(runs) > trials["complete"] > 0
+    assert re.search(r"^05_bonus_mbce: .*\(0 trained now", first.stdout, re.M) and sum(along) >= 2, first.stdout
     # and section 6's line counts the trials its search trained, which no run line does
     n_trials = trials["complete"] + trials["pruned"] + trials["failed"]
     assert re.search(rf"06_search: .*\); {n_trials} search trials trained now$", first.stdout, re.M), first.stdout

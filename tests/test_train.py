@@ -227,7 +227,8 @@ def test_translations_move_the_samples_the_shift_stream_chooses(tiny):
     assert np.abs(r.W - full_batch_step(tiny, "ce")[0].W).max() > 1e-6
 
 
-CASES = {"ce": {}, "ce-flip": {"flip": True}, "mbce": {"loss": "mbce"}, "ce-flip-shift": {"flip": True, "shift": 1}}
+CASES = {"ce": {}, "ce-flip": {"flip": True}, "mbce": {"loss": "mbce"}, "ce-flip-shift": {"flip": True, "shift": 1},
+         "ce-and-mbce": {}}  # the last: the runs' losses alternate
 # runs of one sweep: each its own lambda, learning rate, schedule, initialization and length
 MEMBERS = [{"lam": 0.05, "eta": 0.02, "n_epochs": 3}, {"lam": 0.0, "eta": 0.05, "milestones": (2,), "n_epochs": 4},
            {"lam": 0.3, "eta": 0.01, "n_epochs": 2, "init_std": 0.2, "evaluate_train": False},
@@ -235,7 +236,9 @@ MEMBERS = [{"lam": 0.05, "eta": 0.02, "n_epochs": 3}, {"lam": 0.0, "eta": 0.05, 
 
 
 def sweep_of(tiny, case, dtype, n_batch=33, **kw):
-    cfgs = [RunConfig(n_batch=n_batch, seed=5, dtype=dtype, **m, **CASES[case], **kw) for m in MEMBERS]
+    losses = [{"loss": ("ce", "mbce")[i % 2]} if case == "ce-and-mbce" else {} for i in range(len(MEMBERS))]
+    cfgs = [RunConfig(n_batch=n_batch, seed=5, dtype=dtype, **m, **loss, **CASES[case], **kw)
+            for m, loss in zip(MEMBERS, losses)]
     return cfgs, sweep.train(tiny.train.X, tiny.train.Y, tiny.val.X, tiny.val.Y, cfgs)
 
 

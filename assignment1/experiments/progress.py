@@ -1,5 +1,6 @@
-"""Training across processes: the one channel between a report's runs and its terminal, and the
-slots that keep its sections from training more runs at once than there are cores.
+"""Training across processes: the one channel between a report's runs and its terminal, the slots
+that keep its sections from training more runs at once than there are cores, and the runs the
+report's sections will ask for, announced before they start.
 
 A run trained in a worker process (:mod:`.runs`) writes ``<done> <total> <label>``
 to ``<directory>/<key>.txt`` after every epoch and removes the file when it
@@ -12,6 +13,7 @@ environment (:data:`PROGRESS_ENV`), which is read here and nowhere else.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 import threading
@@ -26,6 +28,8 @@ from .. import files
 from ..config import RunConfig
 
 PROGRESS_ENV = "A1_PROGRESS_DIR"
+#: The file of the directory in which a report runner announces its sections' runs (:func:`announce`).
+ANNOUNCED = "announced.json"
 
 
 def named_directory() -> str | None:
@@ -55,6 +59,20 @@ def training_slot(poll: float = 0.1):
                     files.release(slot)
                 return
         time.sleep(poll)
+
+
+def announce(directory: Path, configs: list[RunConfig]) -> None:
+    """Tell the processes of a report the runs its sections will ask for (read by :func:`announced`)."""
+    files.write_atomic(Path(directory) / ANNOUNCED, json.dumps([c.to_dict() for c in configs]))
+
+
+def announced() -> list[RunConfig]:
+    """The runs the report runner of this process announced (:func:`announce`); none outside a report."""
+    directory = named_directory()
+    try:
+        return [RunConfig(**c) for c in json.loads((Path(directory) / ANNOUNCED).read_text())] if directory else []
+    except FileNotFoundError:
+        return []
 
 
 #: Settings that :attr:`RunConfig.label` names, or that the progress shows apart (the seed, the epochs).

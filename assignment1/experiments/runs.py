@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from .. import data, fetch, files, model, sweep, train
 from ..config import RunConfig
 from . import paths
-from .progress import ProgressFile, named_directory, training_slot
+from .progress import ProgressFile, announced, named_directory, training_slot
 from .store import RunResult, RunStore, code_hash, run_key
 
 
@@ -244,7 +244,7 @@ class Experiments:
 
     ``n_jobs`` processes train at once (-1: one per core). Progress is a bar over
     the runs, or, under a report runner, a file per run (:mod:`.progress`).
-    ``n_trained`` counts the runs :meth:`run` trained.
+    ``n_trained`` counts the runs :meth:`run` trained, ``n_along`` the announced runs trained with them.
     """
 
     def __init__(self, data_dir=None, url: str | None = None, md5: str | None = None, reports_dir=None,
@@ -256,7 +256,7 @@ class Experiments:
         self.n_jobs = n_jobs
         self.progress_dir = named_directory()
         self.progress = progress and self.progress_dir is None
-        self.n_trained = 0
+        self.n_trained = self.n_along = 0
 
     def dataset(self, val_size: int = RunConfig.val_size, normalize: str = RunConfig.normalize,
                 dtype: str = RunConfig.dtype) -> data.Dataset:
@@ -304,20 +304,22 @@ class Experiments:
         ``test=None`` unless a stored run already had it); with ``test=True`` a
         stored run that lacks it gets it now. Each finished run is stored as soon as it arrives.
         A run that another process is training (one sharing the store) is waited for, not trained again.
+        Runs that the report announced (:meth:`along`) train with those that read their batches.
         """
         for cfg in configs:
             cfg.check_data_size(self.n_images)
         keys = [self.key(c) for c in configs]
         pending, done = dict(zip(keys, configs)), {}
         while pending:
-            mine = [k for k in pending if self.store.claim(k)]
+            mine, along = [k for k in pending if self.store.claim(k)], {}
             try:
                 # looked for after claiming, so that a run another process stored meanwhile is not trained again
                 found = {k: r for k, c in pending.items() if (r := self.load(k, c)) is not None}
                 todo = {k: pending[k] for k in mine if k not in found}
-                done.update(found | (self._train(todo, test) if todo else {}))
+                along = self.along(todo)
+                done.update(found | (self._train(todo, along, test) if todo else {}))
             finally:
-                for k in mine:
+                for k in mine + list(along):
                     self.store.release(k)
             pending = {k: c for k, c in pending.items() if k not in done}
             if pending and not todo:  # another process trains them: their results will be in the store
@@ -329,19 +331,35 @@ class Experiments:
                     self.store.save(k, done[k])
         return [done[k] for k in keys]
 
-    def _train(self, todo: dict[str, RunConfig], test: bool) -> dict[str, RunResult]:
-        """Train ``todo`` (by key) in sweeps, in parallel; store each run as its sweep arrives."""
-        todo_keys, todo_cfgs = list(todo), list(todo.values())
-        sweeps, processes = schedule(todo_cfgs, effective_n_jobs(self.n_jobs))
-        tasks = (delayed(_train_sweep)([todo_cfgs[i] for i in s], [todo_keys[i] for i in s], self.source,
-                                       self.progress_dir, test) for s in sweeps)
+    def along(self, todo: dict[str, RunConfig]) -> dict[str, RunConfig]:
+        """Runs the report runner announced (:func:`.progress.announced`) that read the same batches as a run of
+        ``todo`` and are neither stored nor claimed by another process, now claimed by this one, by key.
+
+        Trained with ``todo``, each adds a run to a sweep instead of taking a sweep of its own when its section
+        asks for it: section 5's M-BCE run joins the sweep of its seed's Table 1 and decay runs.
+        """
+        batches = {sweep.shared(c) for c in todo.values() if c.engine == "fast"}
+        announced_runs = {self.key(c): c for c in announced() if c.engine == "fast" and sweep.shared(c) in batches}
+        along = {k: c for k, c in announced_runs.items() if k not in todo and self.store.claim(k)}
+        for k in [k for k, c in along.items() if self.load(k, c) is not None]:  # stored already
+            self.store.release(k)
+            del along[k]
+        return along
+
+    def _train(self, todo: dict[str, RunConfig], along: dict[str, RunConfig], test: bool) -> dict[str, RunResult]:
+        """Train ``todo`` and ``along`` (by key) in sweeps, in parallel; store each run as its sweep arrives;
+        return ``todo``'s."""
+        keys, cfgs = list(todo | along), list((todo | along).values())
+        sweeps, processes = schedule(cfgs, effective_n_jobs(self.n_jobs))
+        tasks = (delayed(_train_sweep)([cfgs[i] for i in s], [keys[i] for i in s], self.source, self.progress_dir,
+                                       test) for s in sweeps)
         done = {}
-        with tqdm(total=len(todo), desc="training runs", unit="run", disable=not self.progress) as bar:
+        with tqdm(total=len(cfgs), desc="training runs", unit="run", disable=not self.progress) as bar:
             for trained in Parallel(n_jobs=processes, return_as="generator_unordered")(tasks):
                 for r in trained:
                     k = self.key(r.config)
                     self.store.save(k, r)
                     done[k] = r
                 bar.update(len(trained))
-        self.n_trained += len(todo)
-        return done
+        self.n_trained, self.n_along = self.n_trained + len(todo), self.n_along + len(along)
+        return {k: done[k] for k in todo}

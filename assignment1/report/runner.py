@@ -35,8 +35,8 @@ from tqdm import tqdm
 from .. import data, fetch, files, validate
 from ..experiments import paths
 from ..experiments.cli import typed
-from ..experiments.progress import PROGRESS_ENV, RunBars
-from . import assemble, params
+from ..experiments.progress import PROGRESS_ENV, RunBars, announce
+from . import assemble, params, plan
 from .clean import KINDS, LOCK
 from .notebooks import failure, run_section, stop_kernels, warnings_in
 from .render import PAPERS
@@ -130,8 +130,9 @@ def section_line(name: str, seconds: float, compute: dict | None, store_dir: Pat
         return f"{name}: {seconds:.0f} s"
     store = store_dir.relative_to(paths.ROOT) if store_dir.is_relative_to(paths.ROOT) else store_dir
     trials = f"; {compute['trials']} search trials trained now" if compute.get("trials") else ""
+    along = f"; {compute['along']} runs of other sections trained with them" if compute.get("along") else ""
     return (f"{name}: {seconds:.0f} s; {compute['runs']} runs ({compute['trained']} trained now, "
-            f"{compute['reused']} reused from {store}){trials}")
+            f"{compute['reused']} reused from {store}){trials}{along}")
 
 
 def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool = False, pdf: bool = True,
@@ -176,7 +177,9 @@ def run(overrides: dict, *, sections: list[str] | None = None, show_code: bool =
     try:
         files.remove_orphans(out_dir)  # what a killed report left half written
         found: dict[str, tuple[dict, dict | None]] = {}
-        status = _execute(names, {**overrides, "reports_dir": str(reports)}, declared, out_dir, reports, found, log)
+        runs = plan.planned({name: SimpleNamespace(**used[name]) for name in names})
+        status = _execute(names, {**overrides, "reports_dir": str(reports)}, declared, runs, out_dir, reports, found,
+                          log)
         if status:
             return status
         executed = [out_dir / "executed" / f"{n}.ipynb" for n in names]
@@ -212,11 +215,12 @@ def cannot_write(out_dir: Path, e: OSError) -> str:
     return f"{why}, or write the report elsewhere with --out; the previous report in {out_dir} is left as it was"
 
 
-def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, reports: Path, found: dict,
-             log) -> int:
+def _execute(names: list[str], overrides: dict, declared: dict, runs: list, out_dir: Path, reports: Path,
+             found: dict, log) -> int:
     """Run the sections into ``out_dir/executed``, two at a time (one with ``n_jobs`` 1), each started in
     :data:`START_ORDER` (a quick run: in order) as another ends, putting each one's :func:`records` in
-    ``found``; return 0, or the exit status of a failure.
+    ``found``; return 0, or the exit status of a failure. The sections' ``runs`` are announced to them first
+    (:mod:`.plan`).
 
     Two at once keep the cores busy while a section starts its kernel, draws its figures or waits
     for its last run. Sections share the run store, where a run that one of them trains is waited
@@ -243,6 +247,7 @@ def _execute(names: list[str], overrides: dict, declared: dict, out_dir: Path, r
               RunBars(progress_dir) as bars,
               tqdm(total=len(names), desc="report sections", unit="section", position=0,
                    disable=not bars.live) as bar):
+            announce(progress_dir, runs)  # into the directory RunBars has just emptied
             while waiting or running:
                 while waiting and len(running) < at_once:
                     name = waiting.pop(0)

@@ -25,7 +25,7 @@ from IPython.display import Markdown, display
 from .. import data, validate
 from ..config import RunConfig
 from ..experiments import search
-from ..experiments.runs import Experiments, RunResult, grid
+from ..experiments.runs import Experiments, RunResult
 from . import params
 
 #: The first line of the cell papermill injects with the parameters it was given.
@@ -58,17 +58,6 @@ class Section:
     trained: int = 0  # of which this process trained
     trials: int = 0  # search trials this process trained
 
-    def grid(self, settings, seeds=None, **changes) -> list[RunConfig]:
-        """Runs of each ``(lam, eta)`` in ``settings`` for each seed (default: the section's ``seeds``).
-
-        They share the section's run settings (epochs, batch size, validation
-        size, dtype, initialization, engine) unless ``changes`` says otherwise.
-        """
-        p = self.params
-        common = dict(n_epochs=p.n_epochs, n_batch=p.n_batch, val_size=p.val_size, dtype=p.dtype,
-                      init_std=p.init_std, engine=p.engine)
-        return grid(settings, p.seeds if seeds is None else seeds, **{**common, **changes})
-
     def run(self, configs: list[RunConfig], test: bool = True) -> list[RunResult]:
         """Results of ``configs``: stored ones reused, the others trained (see :meth:`Experiments.run`)."""
         before = self.experiments.n_trained
@@ -80,7 +69,7 @@ class Section:
         # process trained: an output that shows nothing
         compute = {"runs": len(runs), "epochs": sum(len(r.history["epoch"]) for r in runs),
                    "seconds": sum(r.seconds for r in runs), "trained": self.trained,
-                   "reused": len(runs) - self.trained, "trials": self.trials}
+                   "reused": len(runs) - self.trained, "trials": self.trials, "along": self.experiments.n_along}
         display(Markdown("", metadata={RECORD: {"compute": compute}}))
         return results
 
