@@ -47,10 +47,10 @@ from .tables import text
 NEUTRAL = frozenset({"data_dir", "data_url", "data_md5", "reports_dir", "n_jobs"})
 #: The order sections start in; the report shows them in their own. The search trains its rounds one after
 #: another on one core: started first, it overlaps the other sections instead of ending alone with a core idle.
-#: Section 4 asks for section 2's runs together with its own: started before section 2, it trains the runs of a
-#: seed that read the same batches in one sweep, where section 2 first would leave it sweeps of two
-#: (docs/speed.md). Sections not named here start after these. A quick run starts them in their own order: its
-#: search is short, and started first it made the quick report slower (docs/speed.md).
+#: Section 4 trains the most runs, and with them the announced runs of sections 2 and 5 that read the same
+#: batches (:mod:`.plan`); started next, it keeps the other core busy (docs/speed.md). Sections not named here
+#: start after these. A quick run starts them in their own order: its search is short, and started first it
+#: made the quick report slower (docs/speed.md).
 START_ORDER = ("06_search", "04_bonus_improvements", "05_bonus_mbce", "01_gradient_check", "02_training", "03_weights")
 
 
