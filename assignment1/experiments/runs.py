@@ -335,8 +335,8 @@ class Experiments:
         """Runs the report runner announced (:func:`.progress.announced`) that read the same batches as a run of
         ``todo`` and are neither stored nor claimed by another process, now claimed by this one, by key.
 
-        Trained with ``todo``, each adds a run to a sweep instead of taking a sweep of its own when its section
-        asks for it: section 5's M-BCE run joins the sweep of its seed's Table 1 and decay runs.
+        Trained with ``todo``, each adds a run to a sweep instead of taking a sweep of its own when the process
+        that announced it asks for it (an M-BCE run, say, joins the cross-entropy runs of its seed).
         """
         batches = {sweep.shared(c) for c in todo.values() if c.engine == "fast"}
         announced_runs = {self.key(c): c for c in announced() if c.engine == "fast" and sweep.shared(c) in batches}
