@@ -339,6 +339,8 @@ class Experiments:
         that announced it asks for it (an M-BCE run, say, joins the cross-entropy runs of its seed).
         """
         batches = {sweep.shared(c) for c in todo.values() if c.engine == "fast"}
+        if not batches:  # nothing to train here (waiting for another process, say): the announcement is not read
+            return {}
         announced_runs = {self.key(c): c for c in announced() if c.engine == "fast" and sweep.shared(c) in batches}
         along = {k: c for k, c in announced_runs.items() if k not in todo and self.store.claim(k)}
         for k in [k for k, c in along.items() if self.load(k, c) is not None]:  # stored already
@@ -349,7 +351,8 @@ class Experiments:
     def _train(self, todo: dict[str, RunConfig], along: dict[str, RunConfig], test: bool) -> dict[str, RunResult]:
         """Train ``todo`` and ``along`` (by key) in sweeps, in parallel; store each run as its sweep arrives;
         return ``todo``'s."""
-        keys, cfgs = list(todo | along), list((todo | along).values())
+        runs = todo | along
+        keys, cfgs = list(runs), list(runs.values())
         sweeps, processes = schedule(cfgs, effective_n_jobs(self.n_jobs))
         tasks = (delayed(_train_sweep)([cfgs[i] for i in s], [keys[i] for i in s], self.source, self.progress_dir,
                                        test) for s in sweeps)
