@@ -49,7 +49,7 @@ lock: ## resolve the dependencies anew, once (requirements/all.txt), and derive 
 	rm -r $(UV_VENV)
 
 # TEST_JOBS: pytest-xdist workers (2: measured fastest on 2 cores; auto: one per core; 0: all in this process).
-# Each worker builds the tiny report its tests share once (tests/conftest.py: tiny_report)
+# The workers share one tiny report: the first to need it builds it (tests/conftest.py: tiny_report)
 TEST_JOBS ?= 2
 test: setup ## run the test suite (no internet, no data download); TEST_JOBS=0 runs it in one process
 	$(PY) -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)

@@ -1,4 +1,6 @@
 import contextlib
+import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -73,18 +75,33 @@ TINY = ["-p", "val_size", "50", "-p", "big_val_size", "20", "-p", "n_batch", "10
 def tiny_report(tmp_path_factory):
     """One report run on tiny data: ``(its output directory, env, completed process)``.
 
-    Its parameters are not the defaults, so it is a custom run, in ``reports/custom/``.
+    Its parameters are not the defaults, so it is a custom run, in ``reports/custom/``. The first pytest-xdist
+    worker to ask builds it; the others wait for it (a lock the kernel holds) and read it. Each gets an ``env`` with
+    a directory of its own for its reports' sockets.
     """
-    tmp = tmp_path_factory.mktemp("report")
-    archive = tmp / "cifar-10-python.tar.gz"
-    md5 = write_archive(archive, make_batches(n_per_batch=60))
-    with sockets_dir() as sockets:
-        env = run_env(CIFAR10_URL=archive, CIFAR10_MD5=md5, A1_DATA_DIR=tmp / "data", A1_REPORTS_DIR=tmp / "reports",
-                      TMPDIR=sockets)
-        r = subprocess.run([sys.executable, "-m", "assignment1.report", *TINY], capture_output=True, text=True,
-                           env=env, timeout=900)
-        assert r.returncode == 0, r.stdout + r.stderr
-        yield tmp / "reports" / "custom", env, r
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the workers' common directory
+    tmp, record = shared / "tiny-report", shared / "tiny-report.json"
+    with open(shared / "tiny-report.lock", "w") as lock, sockets_dir() as sockets:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            tmp.mkdir(exist_ok=True)  # a build that timed out is tried again
+            archive = tmp / "cifar-10-python.tar.gz"
+            md5 = write_archive(archive, make_batches(n_per_batch=60))
+            env = run_env(CIFAR10_URL=archive, CIFAR10_MD5=md5, A1_DATA_DIR=tmp / "data",
+                          A1_REPORTS_DIR=tmp / "reports", TMPDIR=sockets)
+            r = subprocess.run([sys.executable, "-m", "assignment1.report", *TINY], capture_output=True, text=True,
+                               env=env, timeout=900)
+            # the kernels talked over Unix sockets in a private directory, removed afterwards
+            left = [p.name for p in Path(sockets).glob("a1-kernel-*")]
+            record.write_text(json.dumps({"env": env, "returncode": r.returncode, "stdout": r.stdout,
+                                          "stderr": r.stderr, "left": left}))
+        built = json.loads(record.read_text())
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        assert built["returncode"] == 0, built["stdout"] + built["stderr"]
+        assert built["left"] == [], built["left"]
+        r = subprocess.CompletedProcess(["assignment1.report", *TINY], 0, built["stdout"], built["stderr"])
+        yield tmp / "reports" / "custom", dict(built["env"], TMPDIR=sockets), r
 
 
 @contextlib.contextmanager

@@ -27,7 +27,9 @@ def wait_for(*names):
 exec(hook)
 (sync / f"ready-{role}").touch()
 wait_for(*sys.argv[5:])
-(sync / f"got-{role}").write_text(str(files.claim(path)))
+got = str(files.claim(path))
+(sync / f".got-{role}").write_text(got)
+(sync / f".got-{role}").rename(sync / f"got-{role}")  # whole when it appears: the test reads it once it exists
 wait_for("done")
 """
 
