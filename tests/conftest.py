@@ -90,8 +90,7 @@ def tiny_report(tmp_path_factory):
             md5 = write_archive(archive, make_batches(n_per_batch=60))
             env = run_env(CIFAR10_URL=archive, CIFAR10_MD5=md5, A1_DATA_DIR=tmp / "data",
                           A1_REPORTS_DIR=tmp / "reports", TMPDIR=sockets)
-            r = subprocess.run([sys.executable, "-m", "assignment1.report", *TINY], capture_output=True, text=True,
-                               env=env, timeout=900)
+            r = report(*TINY, env=env, timeout=900)
             # the kernels talked over Unix sockets in a private directory, removed afterwards
             left = [p.name for p in Path(sockets).glob("a1-kernel-*")]
             record.write_text(json.dumps({"env": env, "returncode": r.returncode, "stdout": r.stdout,
@@ -114,6 +113,12 @@ def sockets_dir():
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def report(*args, env: dict, timeout: int = 600, **kw) -> subprocess.CompletedProcess:
+    """``python -m assignment1.report args`` in a subprocess with ``env``, its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "assignment1.report", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, **kw)
 
 
 def run_env(**extra) -> dict:

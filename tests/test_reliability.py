@@ -20,7 +20,7 @@ from assignment1.fetch import DataError
 from assignment1.report import runner
 
 from cifar_format import make_batches, write_archive
-from conftest import ROOT, run_env, sockets_dir
+from conftest import ROOT, report, run_env, sockets_dir
 from test_fetch import ArchiveServer
 
 # section 2 alone, on tiny data: the cheapest complete report (a partial custom run, in reports/partial-custom/)
@@ -31,11 +31,6 @@ TINY_02 = ["--sections", "02", "--no-pdf", "-p", "val_size", "50", "-p", "n_batc
 def partial(env, *parts) -> str:
     """A path in the place of a run of some sections with other parameters (reports/partial-custom/)."""
     return os.path.join(env["A1_REPORTS_DIR"], "partial-custom", *parts)
-
-
-def report(*args, env, timeout=600, **kw):
-    return subprocess.run([sys.executable, "-m", "assignment1.report", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, **kw)
 
 
 def refused(*args, env, monkeypatch, capsys):

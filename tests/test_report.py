@@ -16,7 +16,7 @@ from assignment1.config import SETTINGS
 from assignment1.experiments.store import RunStore
 from assignment1.report import params, runner
 
-from conftest import ROOT, TINY, run_env
+from conftest import ROOT, TINY, report, run_env
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))  # the explorer and the report's sections
 SECTIONS = [p for p in NOTEBOOKS if p.stem != "00_explore"]
@@ -97,8 +97,7 @@ def test_clean_run_warns_of_nothing_and_leaves_no_kernel_sockets(tiny_report):
     out, env, r = tiny_report
     # nothing went wrong, so nothing is surfaced: no section warning, no kernel log line
     assert "warning in" not in r.stdout + r.stderr and "TqdmWarning" not in r.stdout + r.stderr
-    for word in ("ERROR", "WARNING", "KeyboardInterrupt", "Traceback"):  # as in every report of :func:`report`
-        assert word not in r.stdout + r.stderr, r.stdout + r.stderr
+    clean(r)  # as every report of these tests
     # no kernel file was left beside the notebooks (nor in the report's sockets directory: tiny_report checks that)
     assert list((ROOT / "notebooks").glob("kernel*")) == []
 
@@ -169,11 +168,9 @@ def markdown_outputs(executed: Path) -> list[str]:
             if "text/markdown" in o.get("data", {})]
 
 
-def report(*args, env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
-    """``python -m assignment1.report args``, which must end well and print no error or warning. A kernel stopped
-    by SIGINT once printed its traceback 1 run in 4, so every report these tests run is checked for it."""
-    r = subprocess.run([sys.executable, "-m", "assignment1.report", *args], capture_output=True, text=True, env=env,
-                       timeout=timeout)
+def clean(r: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    """``r``, a report that must have ended well and printed no error or warning. A kernel stopped by SIGINT once
+    printed its traceback 1 run in 4, so every report these tests run is checked for it."""
     assert r.returncode == 0, r.stdout + r.stderr
     for word in ("ERROR", "WARNING", "KeyboardInterrupt", "Traceback"):
         assert word not in r.stdout + r.stderr, r.stdout + r.stderr
@@ -197,7 +194,7 @@ def test_two_sections_at_once_compute_what_one_at_a_time_does(tiny_report, tmp_p
         min(times[name][0] for name in ("01_gradient_check", "02_training", "03_weights", "05_bonus_mbce"))
     # one at a time, from an empty store: no overlap, and the same summary
     fresh = dict(env, A1_REPORTS_DIR=str(tmp_path / "reports"))
-    report(*TINY, "-p", "n_jobs", "1", "--no-pdf", env=fresh, timeout=900)
+    clean(report(*TINY, "-p", "n_jobs", "1", "--no-pdf", env=fresh, timeout=900))
     spans = sorted(section_times(tmp_path / "reports" / "custom" / "executed").values())
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
     summaries = [json.loads(p.read_text()) for p in (out / "summary.json", tmp_path / "reports/custom/summary.json")]
@@ -210,7 +207,7 @@ def test_two_sections_at_once_compute_what_one_at_a_time_does(tiny_report, tmp_p
 def test_a_rerun_trains_nothing_and_writes_the_same_text(tiny_report, tmp_path):
     # the whole report again, into another place: every run from the store, every sentence as the first time
     out, env, _ = tiny_report
-    r = report(*TINY, "--out", str(tmp_path / "again"), "--no-pdf", env=env)
+    r = clean(report(*TINY, "--out", str(tmp_path / "again"), "--no-pdf", env=env))
     assert " trained now" in r.stdout and not [line for line in r.stdout.splitlines()
                                               if " trained now" in line and "(0 trained now" not in line]
     for name in (p.stem for p in SECTIONS):
@@ -222,7 +219,7 @@ def test_a_partial_rerun_trains_nothing_says_the_same_and_leaves_the_report_alon
     out, env, first = tiny_report
     runs = {p: p.stat().st_mtime_ns for p in (out.parent / "runs").glob("*.npz")}
     before = {name: (out / name).read_bytes() for name in ("report.html", "summary.json")}
-    r = report(*TINY, "--sections", "02", "03", env=env)
+    r = clean(report(*TINY, "--sections", "02", "03", env=env))
     # every run came from the store, and the terminal (not the report) says so
     assert {p: p.stat().st_mtime_ns for p in (out.parent / "runs").glob("*.npz")} == runs
     assert "02_training" in r.stdout and f"8 runs (0 trained now, 8 reused from {out.parent / 'runs'})" in r.stdout
@@ -253,7 +250,7 @@ def test_a_quick_run_has_its_own_place_and_shows_the_values_it_used(tiny_report,
     shutil.copytree(tiny_report[0].parent, tmp_path / "reports")
     out, env = tmp_path / "reports" / "custom", dict(tiny_report[1], A1_REPORTS_DIR=str(tmp_path / "reports"))
     before = (out / "summary.json").read_bytes()
-    report(*TINY, "--quick", "-p", "quick_epochs", "2", "--no-pdf", env=env)
+    clean(report(*TINY, "--quick", "-p", "quick_epochs", "2", "--no-pdf", env=env))
     quick = out.parent / "quick-custom"
     # its sections started in their own order: its search is short (runner.START_ORDER)
     times = section_times(quick / "executed")
