@@ -9,8 +9,8 @@ Three layers, each importing only from those before it:
    :mod:`~assignment1.train` (mini-batch gradient descent, the textbook loop;
    :mod:`~assignment1.sweep` trains several runs in one pass), :mod:`~assignment1.plots`
    (the figures), with :mod:`~assignment1.config` (a run's settings, each
-   declared and checked once), :mod:`~assignment1.validate` and
-   :mod:`~assignment1.files`.
+   declared and checked once), :mod:`~assignment1.validate`,
+   :mod:`~assignment1.files` and :mod:`~assignment1.page` (how wide a figure may be).
 2. :mod:`assignment1.experiments`: many runs, stored and in parallel; the
    search, statistics and findings; the explorer; the command line
    (``python -m assignment1``).

@@ -23,7 +23,7 @@ import nbformat
 import pypandoc
 import typst
 
-from ..plots import MAX_WIDTH
+from ..page import MAX_WIDTH
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PAPERS = {"a4": "a4", "letter": "us-letter"}
