@@ -134,6 +134,29 @@ def test_poisoned_test_labels_do_not_change_the_search(tmp_path):
     assert experiments["clean"].n_trained == experiments["poisoned"].n_trained == len(clean.trials)
 
 
+IMPORTANCES = """
+import sys, optuna
+from assignment1.experiments import search
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+print(list(search.importances(optuna.load_study(study_name="ties", storage=sys.argv[1]))))
+"""
+
+
+def test_parameters_of_equal_importance_come_in_the_order_of_their_names_in_every_process(tmp_path):
+    # a study whose p and q always take the same value: they explain the accuracy equally, x explains most of it
+    storage = f"sqlite:///{tmp_path / 'ties.db'}"
+    study = optuna.create_study(storage=storage, study_name="ties", direction="maximize")
+    both = optuna.distributions.CategoricalDistribution([False, True])
+    space = {"x": optuna.distributions.FloatDistribution(0, 1), "p": both, "q": both}
+    for i in range(8):
+        study.add_trial(optuna.trial.create_trial(params={"x": i / 8, "p": i % 2 == 0, "q": i % 2 == 0},
+                                                  distributions=space, value=i / 8))
+    # processes hashing strings differently (Optuna passes the names through a set; q came first with seed 0): one order
+    orders = {subprocess.run([sys.executable, "-c", IMPORTANCES, storage], capture_output=True, text=True, check=True,
+                             env=run_env(PYTHONHASHSEED=seed)).stdout.strip() for seed in (0, 1)}
+    assert orders == {"['x', 'p', 'q']"}
+
+
 def test_a_search_is_its_first_trials_whatever_else_the_study_holds(tmp_path):
     ex = tiny_experiments(tmp_path, "clean")
     six = search.search(ex, SPACE, 6, 0, "median", COMMON, reports_dir=tmp_path / "reports-clean", trials_per_round=2)

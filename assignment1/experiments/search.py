@@ -385,10 +385,11 @@ def curves(study: optuna.Study) -> list[tuple[int, str, list[tuple[int, float]]]
 
 
 def importances(study: optuna.Study) -> dict[str, float]:
-    """How much of the validation accuracy's variation each parameter explains (Optuna's PED-ANOVA)."""
+    """How much of the validation accuracy's variation each parameter explains (Optuna's PED-ANOVA), the largest
+    first, equals in the order of their names (Optuna leaves them in a set's order, which changes from run to run)."""
     if len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))) < 2:
         return {}
-    return optuna.importance.get_param_importances(study)
+    return dict(sorted(optuna.importance.get_param_importances(study).items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def selected(study: optuna.Study) -> optuna.trial.FrozenTrial:
