@@ -23,12 +23,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .data import template_image
-from .page import MAX_WIDTH
+from .page import DPI, MAX_WIDTH
 
 PANELS = (("loss", "Loss"), ("cost", "Cost"), ("acc", "Accuracy"))
 COLORS = {"train": "tab:blue", "val": "tab:orange"}
 MIN_FONT = 7.0  # points
-STYLE = {"figure.dpi": 100, "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7,
+STYLE = {"figure.dpi": DPI, "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7,
          "ytick.labelsize": 7, "legend.fontsize": 7, "figure.titlesize": 9}
 
 

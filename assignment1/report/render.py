@@ -23,7 +23,7 @@ import nbformat
 import pypandoc
 import typst
 
-from ..page import MAX_WIDTH
+from ..page import DPI, MAX_WIDTH
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PAPERS = {"a4": "a4", "letter": "us-letter"}
@@ -66,7 +66,7 @@ def _blocks(nb: nbformat.NotebookNode, show_code: bool) -> list[tuple[str, objec
                         out.append(("table" if p.startswith("|") else "md", p))
                 elif "image/png" in data:
                     css_width = o.get("metadata", {}).get("image/png", {}).get("width")  # retina: CSS pixels
-                    width = min(MAX_WIDTH, css_width / 100) if css_width else MAX_WIDTH
+                    width = min(MAX_WIDTH, css_width / DPI) if css_width else MAX_WIDTH
                     out.append(("image", (base64.b64decode(data["image/png"]), width)))
     return out
 
